@@ -1,0 +1,150 @@
+"""Overhead of fg-automl's Ray Tune search against a plain Optuna loop.
+
+Both sides run the same configurations (same model family, data, folds and
+epochs; only the sampled learning rate, width, etc. differ) through the very
+same trial code (:func:`finegrain_automl.trial.cross_validate`), with the same
+concurrency, side by side in one process run:
+
+- plain: one process, ``optuna.Study.optimize(n_jobs=concurrency)``;
+- fg-automl: a local Ray instance, Ray Tune + OptunaSearch (the configurations
+  enqueued in its study) with ASHA off, so both sides do identical work.
+
+Usage::
+
+    .venv/bin/python benchmarks/overhead.py [--trials 20] [--concurrency 2] [--folds 5] [--epochs 2]
+
+Prints a table of wall times and their ratio. Not a test: timings vary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", default="fraud")
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--model", default="resmlp")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    import optuna
+    from rich.console import Console
+    from rich.table import Table
+
+    from finegrain_automl.api import DataOptions, prepare_search
+    from finegrain_automl.plugins import make_registry
+    from finegrain_automl.search import SearchProgress, SearchSettings, ray_session, run_search
+    from finegrain_automl.space import Space
+    from finegrain_automl.trial import TrialPayload, cross_validate
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    console = Console()
+    registry = make_registry()
+    settings = SearchSettings(
+        trials=args.trials,
+        time_budget_s=None,
+        folds=args.folds,
+        seed=args.seed,
+        concurrency=args.concurrency,
+        dashboard=False,
+        early_stopping=False,
+    )
+    started = time.perf_counter()
+    prepared = prepare_search(registry, task_name=args.task, settings=settings, data=DataOptions())
+    prepare_s = time.perf_counter() - started
+
+    # One model family, fixed epochs: the configurations differ only in the family's
+    # and the optimiser's hyperparameters.
+    raw = prepared.space.to_dict()
+    raw["model"] = {"choice": {args.model: raw["model"]["choice"][args.model]}}
+    raw["epochs"] = args.epochs
+    space = Space.from_dict(raw, source="benchmark space")
+    sampler_study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=args.seed))
+    configs = [space.sample(sampler_study.ask()) for _ in range(args.trials)]
+
+    payload = TrialPayload(
+        task=prepared.task,
+        families=prepared.families,
+        data=prepared.data,
+        folds=prepared.splits.folds,
+        seed=args.seed,
+    )
+
+    # Plain Optuna loop, one process, threads for concurrency.
+    plain_study = optuna.create_study(direction="maximize")
+    for config in configs:
+        plain_study.enqueue_trial(config)
+
+    def objective(trial: optuna.Trial) -> float:
+        config = space.sample(trial)
+        result = None
+        for result in cross_validate(payload, config):
+            pass
+        return result.cv_f1
+
+    console.print(f"[bold]plain Optuna loop[/]: {args.trials} trials, n_jobs={args.concurrency} ...")
+    t0 = time.perf_counter()
+    plain_study.optimize(objective, n_trials=args.trials, n_jobs=args.concurrency)
+    plain_s = time.perf_counter() - t0
+
+    # fg-automl: Ray Tune + OptunaSearch, the same configurations enqueued in its study.
+    console.print(f"[bold]fg-automl (Ray Tune)[/]: {args.trials} trials, concurrency {args.concurrency} ...")
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp)
+        study = optuna.create_study(
+            study_name="search", storage=f"sqlite:///{run_dir / 'study.db'}", direction="maximize"
+        )
+        for config in configs:
+            study.enqueue_trial(config)
+        progress = SearchProgress(total=args.trials, folds=args.folds, time_budget_s=None)
+        t0 = time.perf_counter()
+        with ray_session(settings):
+            t_ray = time.perf_counter()
+            records = run_search(
+                payload=payload,
+                define_by_run=space.define_by_run(),
+                settings=settings,
+                run_dir=run_dir,
+                progress=progress,
+            )
+            search_s = time.perf_counter() - t_ray
+        ray_total_s = time.perf_counter() - t0
+
+    plain_scores = sorted(t.value for t in plain_study.trials if t.value is not None)
+    ray_scores = sorted(r.cv_f1 for r in records if r.cv_f1 is not None)
+    same = len(plain_scores) == len(ray_scores) and all(
+        abs(a - b) < 1e-6 for a, b in zip(plain_scores, ray_scores, strict=True)
+    )
+
+    table = Table(title=f"Overhead: {args.trials} trials x {args.folds} folds, {args.model}, "
+                  f"{args.epochs} epochs, concurrency {args.concurrency}, {os.cpu_count()} CPUs")
+    for column in ("runner", "wall s", "s / trial", "ratio to plain"):
+        table.add_column(column, justify="right")
+    table.add_row("plain Optuna loop", f"{plain_s:.1f}", f"{plain_s / args.trials:.2f}", "1.00")
+    table.add_row("fg-automl search (incl. Ray start)", f"{ray_total_s:.1f}",
+                  f"{ray_total_s / args.trials:.2f}", f"{ray_total_s / plain_s:.2f}")
+    table.add_row("fg-automl search (Ray already up)", f"{search_s:.1f}",
+                  f"{search_s / args.trials:.2f}", f"{search_s / plain_s:.2f}")
+    console.print(table)
+    console.print(f"data preparation (both sides, not timed above): {prepare_s:.1f} s")
+    console.print(f"completed trials: plain {len(plain_scores)}, fg-automl {len(ray_scores)}; "
+                  f"identical CV F1 per configuration: {same}")
+    if not same:
+        console.print("[yellow]CV F1 differs between runners: check seeding.[/]")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""finegrain-automl: neural architecture and hyperparameter search for
+fine-grained prediction tasks, ranked by k-fold cross-validated F1.
+
+The names a plugin needs are re-exported here; plugins import nothing private.
+Heavy libraries (torch, Ray, Optuna) are imported only where they are used.
+"""
+
+from finegrain_automl.data import DataSource, Dataset
+from finegrain_automl.errors import DataError, FgAutomlError, PluginError, UsageError
+from finegrain_automl.hookspecs import hookimpl
+from finegrain_automl.space import Space, SpaceError, load_space
+from finegrain_automl.task import FitContext, FittedModel, ModelFamily, Task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataError",
+    "DataSource",
+    "Dataset",
+    "FgAutomlError",
+    "FitContext",
+    "FittedModel",
+    "ModelFamily",
+    "PluginError",
+    "Space",
+    "SpaceError",
+    "Task",
+    "UsageError",
+    "hookimpl",
+    "load_space",
+]

@@ -1,0 +1,274 @@
+"""The Python API behind ``fg-automl search`` and ``fg-automl predict``.
+
+Everything a user can get wrong is checked before the run directory is
+created, so a bad option never leaves a half-written run behind, and a run
+directory is only ever added to, never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from finegrain_automl import results
+from finegrain_automl.cv import make_splits
+from finegrain_automl.data import DataSource, Dataset
+from finegrain_automl.errors import FgAutomlError, UsageError
+from finegrain_automl.plugins import Registry
+from finegrain_automl.search import SearchProgress, SearchSettings
+from finegrain_automl.space import Space, load_space
+from finegrain_automl.task import Task, check_space
+
+__all__ = ["DataOptions", "NoCompletedTrialError", "predict", "prepare_search", "run_prepared_search"]
+
+ProgressView = Callable[[SearchProgress], AbstractContextManager[Any]]
+
+
+class NoCompletedTrialError(FgAutomlError):
+    """The search ended without any trial finishing every fold."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataOptions:
+    """The user's data choice: a file (or ``None`` for the task's default)."""
+
+    path: Path | None = None
+    target: str | None = None
+    drop_columns: tuple[str, ...] = ()
+    options: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedSearch:
+    """A validated search: task, space, data and splits, ready to run."""
+
+    task: Task
+    families: dict[str, Any]
+    space: Space
+    data: Dataset
+    data_source: str
+    splits: Any
+    settings: SearchSettings
+    drop_columns: tuple[str, ...] = ()
+
+
+def _validate_settings(settings: SearchSettings) -> None:
+    checks = [
+        (settings.trials >= 1, f"--trials must be at least 1, got {settings.trials}. Use --trials 1 or more."),
+        (settings.folds >= 2, f"--folds must be at least 2, got {settings.folds}. Use --folds 2 or more."),
+        (
+            settings.time_budget_s is None or settings.time_budget_s > 0,
+            f"--time-budget must be positive, got {settings.time_budget_s}. Give seconds, e.g. --time-budget 180.",
+        ),
+        (
+            settings.cpus_per_trial > 0,
+            f"--cpus-per-trial must be positive, got {settings.cpus_per_trial}. Use e.g. --cpus-per-trial 1.",
+        ),
+        (
+            settings.gpus_per_trial >= 0,
+            f"--gpus-per-trial cannot be negative, got {settings.gpus_per_trial}. Use 0 for CPU only.",
+        ),
+        (
+            settings.concurrency is None or settings.concurrency >= 1,
+            f"--concurrency must be at least 1, got {settings.concurrency}.",
+        ),
+        (
+            settings.max_epochs is None or settings.max_epochs >= 1,
+            f"--max-epochs must be at least 1, got {settings.max_epochs}.",
+        ),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(message)
+
+
+def prepare_search(
+    registry: Registry,
+    *,
+    task_name: str,
+    settings: SearchSettings,
+    data: DataOptions,
+    space_path: Path | None = None,
+) -> PreparedSearch:
+    """Resolves and validates everything a search needs; writes nothing."""
+    _validate_settings(settings)
+    task = registry.task(task_name)
+    families = dict(registry.families[task_name])
+    space = load_space(space_path) if space_path is not None else task.default_space()
+    check_space(space, task=task, families=families)
+    if data.path is None:
+        if data.target is not None:
+            raise UsageError("--target only applies with --data FILE; the built-in data set has its own target.")
+        dataset = task.load_default(seed=settings.seed)
+        source = f"built-in data of task {task.name!r} (seed {settings.seed})"
+    else:
+        path = data.path.expanduser().resolve()  # trials run in other working directories
+        dataset = task.read_file(
+            DataSource(
+                path=path,
+                target=data.target,
+                drop_columns=data.drop_columns,
+                options=dict(data.options or {}),
+            )
+        )
+        source = str(path)
+    splits = make_splits(
+        dataset,
+        n_folds=settings.folds,
+        test_fraction=settings.test_fraction,
+        seed=settings.seed,
+        stratified=task.stratified,
+    )
+    return PreparedSearch(
+        task=task,
+        families=families,
+        space=space,
+        data=dataset,
+        data_source=source,
+        splits=splits,
+        settings=settings,
+        drop_columns=data.drop_columns,
+    )
+
+
+def run_prepared_search(
+    prepared: PreparedSearch,
+    registry: Registry,
+    *,
+    output: Path,
+    view: ProgressView | None = None,
+) -> dict[str, Any]:
+    """Runs the search, writes the run directory, and returns the summary.
+
+    Raises:
+        NoCompletedTrialError: No trial completed every fold; the run
+            directory (with its leaderboard of partial trials) is kept.
+    """
+    import yaml
+
+    from finegrain_automl.search import ray_session, run_search
+    from finegrain_automl.trial import TrialPayload
+
+    settings, task = prepared.settings, prepared.task
+    run_dir = results.new_run_dir(output.expanduser(), task.name)
+    (run_dir / "space.yaml").write_text(yaml.safe_dump(prepared.space.to_dict(), sort_keys=False))
+    data_info = {
+        "source": prepared.data_source,
+        "rows": len(prepared.data),
+        "test_rows": len(prepared.splits.test),
+        "positive_label": prepared.data.positive_label,
+        "drop_columns": list(prepared.drop_columns),
+        **prepared.data.info,
+    }
+    run_record: dict[str, Any] = {"task": task.name, "settings": settings.to_dict(), "data": data_info}
+    results.write_json(run_dir / results.RUN_FILE, run_record)
+
+    progress = SearchProgress(total=settings.trials, folds=settings.folds, time_budget_s=settings.time_budget_s)
+    hook = registry.manager.hook
+    started = time.monotonic()
+    with (view(progress) if view else contextlib.nullcontext()), ray_session(settings) as session:
+        import ray
+
+        progress.dashboard_url = session.dashboard_url
+        progress.phase = "searching"
+        progress.started = time.monotonic()
+        hook.fg_automl_search_start(task_name=task.name, run_dir=run_dir, settings=settings.to_dict())
+        payload = TrialPayload(
+            task=task,
+            families=prepared.families,
+            data=prepared.data,
+            folds=prepared.splits.folds,
+            seed=settings.seed,
+            accelerator="gpu" if settings.gpus_per_trial > 0 else "cpu",
+            num_threads=max(1, int(settings.cpus_per_trial)),
+            max_epochs_cap=settings.max_epochs,
+        )
+        records = run_search(
+            payload=payload,
+            define_by_run=prepared.space.define_by_run(),
+            settings=settings,
+            run_dir=run_dir,
+            progress=progress,
+            on_result=lambda trial: hook.fg_automl_trial_result(task_name=task.name, run_dir=run_dir, trial=trial),
+        )
+        rows = results.leaderboard_rows(records)
+        results.write_leaderboard(run_dir, rows)
+        counts = {
+            "total": len(records),
+            "completed": sum(r.status == "completed" for r in records),
+            "pruned": sum(r.status == "pruned" for r in records),
+            "failed": sum(r.status == "failed" for r in records),
+        }
+        summary: dict[str, Any] = {
+            "run_dir": str(run_dir),
+            "task": task.name,
+            "data": data_info,
+            "settings": settings.to_dict(),
+            "trials": counts,
+            "best": None,
+            "dashboard_url": session.dashboard_url,
+            "errors": sorted({r.error for r in records if r.error})[:5],
+        }
+        if not rows:
+            summary["elapsed_s"] = time.monotonic() - started
+            results.write_json(run_dir / results.RUN_FILE, run_record | {"summary": summary})
+            results.write_report(run_dir, summary, rows)
+            raise NoCompletedTrialError(
+                f"No trial completed all {settings.folds} folds ({counts['pruned']} pruned, "
+                f"{counts['failed']} failed); partial results are in {run_dir}. "
+                "Raise --time-budget or lower --folds."
+            )
+        best_config = rows[0]["config"]
+        progress.phase = "refitting the winner on all development rows"
+        remote_refit = ray.remote(num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial)(
+            results.refit
+        )
+        refit = ray.get(
+            remote_refit.remote(
+                payload,
+                best_config,
+                development=prepared.splits.development,
+                test=prepared.splits.test,
+            )
+        )
+    results.save_model(run_dir, task_name=task.name, state=refit.state)
+    summary["best"] = {
+        "trial_id": rows[0]["trial_id"],
+        "config": best_config,
+        "cv_f1_mean": rows[0]["cv_f1_mean"],
+        "cv_f1_std": rows[0]["cv_f1_std"],
+        "test_f1": refit.test_metrics["f1"],
+        "test_metrics": refit.test_metrics,
+        "refit_seconds": refit.seconds,
+    }
+    summary["elapsed_s"] = time.monotonic() - started
+    results.write_json(run_dir / results.RUN_FILE, run_record | {"summary": summary})
+    results.write_report(run_dir, summary, rows)
+    summary["leaderboard"] = rows[:10]
+    hook.fg_automl_search_end(task_name=task.name, run_dir=run_dir, summary=summary)
+    return summary
+
+
+def predict(registry: Registry, *, run_dir: Path, data_path: Path) -> pd.DataFrame:
+    """Applies a run's refit model to the rows of ``data_path``."""
+    run_dir = run_dir.expanduser().resolve()
+    run = results.read_run(run_dir)
+    task = registry.task(run["task"])
+    model = results.load_fitted_model(run_dir, task=task, families=registry.families[task.name])
+    target = run["data"].get("target")
+    dataset = task.read_file(
+        DataSource(
+            path=data_path.expanduser().resolve(),
+            target=target,
+            require_target=False,
+            drop_columns=tuple(run["data"].get("drop_columns", ())),
+        )
+    )
+    return model.predict(dataset.features)

@@ -1,0 +1,250 @@
+"""The ``fg-automl`` command line: search, predict, plugins, space."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from finegrain_automl.errors import FgAutomlError
+
+app = typer.Typer(
+    name="fg-automl",
+    help="Neural architecture and hyperparameter search for fine-grained prediction tasks, "
+    "ranked by k-fold cross-validated F1.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+space_app = typer.Typer(help="Inspect search spaces.", no_args_is_help=True)
+app.add_typer(space_app, name="space")
+
+out = Console()
+err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _user_errors(func: F) -> F:
+    """Turns user errors into one red line on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FgAutomlError as exc:
+            message = " ".join(str(exc).split())
+            err.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]Interrupted.[/] Results written so far are kept in the run directory.")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _registry() -> Any:
+    from finegrain_automl.plugins import make_registry
+
+    return make_registry()
+
+
+@app.command()
+@_user_errors
+def search(
+    task: Annotated[str, typer.Option("--task", "-t", help="Task to search (see `fg-automl plugins`).")],
+    data: Annotated[Path | None, typer.Option(help="CSV or Parquet file; default: the task's built-in data.")] = None,
+    target: Annotated[str | None, typer.Option(help="Label column of --data.")] = None,
+    drop: Annotated[list[str] | None, typer.Option(help="Column of --data to ignore (repeatable).")] = None,
+    space: Annotated[Path | None, typer.Option(help="YAML search space replacing the task's default.")] = None,
+    trials: Annotated[int, typer.Option(help="Number of configurations to try.")] = 20,
+    time_budget: Annotated[float, typer.Option(help="Seconds for the search; 0 means no limit.")] = 180.0,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed for splits, sampler and training.")] = 0,
+    cpus_per_trial: Annotated[float, typer.Option(help="CPUs each trial reserves.")] = 1.0,
+    gpus_per_trial: Annotated[float, typer.Option(help="GPUs each trial reserves (fractions allowed).")] = 0.0,
+    concurrency: Annotated[int | None, typer.Option(help="Trials at once; default: as many as resources allow.")] = None,
+    max_epochs: Annotated[int | None, typer.Option(help="Cap on training epochs (quick runs).")] = None,
+    early_stopping: Annotated[
+        bool, typer.Option(help="Let ASHA stop trials that trail their peers after a fold.")
+    ] = True,
+    address: Annotated[str | None, typer.Option(help="Join an existing Ray cluster (e.g. ray://head:10001).")] = None,
+    dashboard: Annotated[bool, typer.Option(help="Start the Ray dashboard (local Ray only).")] = True,
+    output: Annotated[Path, typer.Option(help="Folder that receives the run directory.")] = Path("fg-runs"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary instead of tables.")] = False,
+) -> None:
+    """Search architectures and hyperparameters; refit and save the winner."""
+    from finegrain_automl.api import DataOptions, prepare_search, run_prepared_search
+    from finegrain_automl.search import SearchSettings
+
+    settings = SearchSettings(
+        trials=trials,
+        time_budget_s=time_budget or None,
+        folds=folds,
+        seed=seed,
+        cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial,
+        concurrency=concurrency,
+        address=address,
+        dashboard=dashboard,
+        max_epochs=max_epochs,
+        early_stopping=early_stopping,
+    )
+    registry = _registry()
+    with err.status("Loading data and checking the space..."):
+        prepared = prepare_search(
+            registry,
+            task_name=task,
+            settings=settings,
+            data=DataOptions(path=data, target=target, drop_columns=tuple(drop or ())),
+            space_path=space,
+        )
+    summary = run_prepared_search(prepared, registry, output=output, view=_live_view)
+    if as_json:
+        print(json.dumps({k: v for k, v in summary.items() if k != "leaderboard"}, default=str))
+        return
+    _print_summary(summary)
+
+
+@contextmanager
+def _live_view(progress: Any) -> Any:
+    with Live(get_renderable=lambda: _render_progress(progress), console=err, refresh_per_second=2, transient=False):
+        yield
+
+
+def _render_progress(progress: Any) -> Panel:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    budget = "none" if progress.remaining is None else f"{progress.remaining:.0f} s left"
+    table.add_row("Phase", progress.phase)
+    table.add_row("Elapsed", f"{progress.elapsed:.0f} s (budget: {budget})")
+    table.add_row(
+        "Trials",
+        f"{progress.completed} completed, {len(progress.running)} running, "
+        f"{progress.pruned} pruned, {progress.failed} failed (of {progress.total})",
+    )
+    best = progress.best
+    if best is not None:
+        table.add_row("Best CV F1", f"{best.cv_f1:.4f} ± {best.cv_f1_std or 0:.4f}  ({best.config.get('model')})")
+        table.add_row("Best config", _short_config(best.config))
+    else:
+        table.add_row("Best CV F1", "-")
+    if progress.dashboard_url:
+        table.add_row("Ray dashboard", progress.dashboard_url)
+    return Panel(table, title="fg-automl search", expand=False)
+
+
+def _short_config(config: dict[str, Any]) -> str:
+    parts = []
+    for key, value in sorted(config.items()):
+        if isinstance(value, float):
+            value = f"{value:.3g}"
+        parts.append(f"{key.split('.')[-1] if key.count('.') >= 2 else key}={value}")
+    return ", ".join(parts)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    table = Table(title=f"Leaderboard: {summary['task']} (top 10 by mean CV F1)")
+    for column in ("rank", "model", "CV F1", "± std", "trial"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("config (all keys in leaderboard.csv)", overflow="ellipsis", no_wrap=True, max_width=70)
+    for row in summary["leaderboard"]:
+        table.add_row(
+            str(row["rank"]),
+            str(row["model"]),
+            f"{row['cv_f1_mean']:.4f}",
+            f"{row['cv_f1_std']:.4f}",
+            row["trial_id"],
+            _short_config({k: v for k, v in row["config"].items() if k != "model"}),
+        )
+    out.print(table)
+    best, trials = summary["best"], summary["trials"]
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in best["test_metrics"].items())
+    out.print(
+        f"Trials: {trials['completed']} completed, {trials['pruned']} pruned, {trials['failed']} failed "
+        f"in {summary['elapsed_s']:.0f} s."
+    )
+    out.print(f"Winner: [bold]{best['config']['model']}[/], CV F1 {best['cv_f1_mean']:.4f} ± {best['cv_f1_std']:.4f}")
+    out.print(f"Test F1 of the refit winner: [bold green]{best['test_f1']:.4f}[/] ({metrics})")
+    out.print(f"Run directory: {summary['run_dir']}")
+    out.print(f"Apply it: fg-automl predict --run {summary['run_dir']} --data FILE")
+
+
+@app.command()
+@_user_errors
+def predict(
+    run: Annotated[Path, typer.Option("--run", help="Run directory written by `fg-automl search`.")],
+    data: Annotated[Path, typer.Option("--data", help="CSV or Parquet file with the rows to predict.")],
+    output: Annotated[Path | None, typer.Option(help="Where to write predictions (CSV); default: stdout.")] = None,
+) -> None:
+    """Apply a run's refit model to new rows: writes label and probability."""
+    from finegrain_automl.api import predict as predict_rows
+
+    with err.status("Predicting..."):
+        frame = predict_rows(_registry(), run_dir=run, data_path=data)
+    if output is None:
+        frame.to_csv(sys.stdout, index_label="row")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(output, index_label="row")
+    err.print(f"Wrote {len(frame)} predictions to {output}")
+
+
+@app.command()
+@_user_errors
+def plugins() -> None:
+    """List installed plugins, their versions, tasks and load errors."""
+    registry = _registry()
+    table = Table(title="fg-automl plugins")
+    for column in ("plugin", "distribution", "version", "tasks", "status"):
+        table.add_column(column, overflow="fold")
+    for info in registry.plugins.values():
+        status = "[red]" + "; ".join(info.errors) + "[/]" if info.errors else "[green]ok[/]"
+        table.add_row(
+            info.name,
+            info.distribution or "-",
+            info.version or "-",
+            ", ".join(info.tasks) or "-",
+            status,
+        )
+    out.print(table)
+    if not registry.plugins:
+        out.print("No plugins installed. Install one, e.g. `pip install -e plugins/fraud`.")
+
+
+@space_app.command("show")
+@_user_errors
+def space_show(
+    task: Annotated[str, typer.Argument(help="Task whose space to show.")],
+    space: Annotated[Path | None, typer.Option(help="Show and check this YAML file instead of the default.")] = None,
+) -> None:
+    """Print a task's search space (checked against the task)."""
+    from finegrain_automl.space import load_space
+    from finegrain_automl.task import check_space
+
+    registry = _registry()
+    task_obj = registry.task(task)
+    loaded = load_space(space) if space is not None else task_obj.default_space()
+    check_space(loaded, task=task_obj, families=registry.families[task])
+    table = Table(title=f"Search space of {task} ({loaded.source})")
+    table.add_column("key")
+    table.add_column("distribution")
+    for key, description in loaded.rows():
+        table.add_row(key, description)
+    out.print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

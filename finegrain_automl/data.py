@@ -1,0 +1,79 @@
+"""Data containers shared by the core and task plugins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["DataSource", "Dataset"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataSource:
+    """Where a task reads a user's data from, as the user named it.
+
+    Attributes:
+        path: The file, already resolved to an absolute path (Ray Tune changes
+            the working directory of trials, so relative paths are resolved
+            before the search starts).
+        target: The label column; ``None`` means the task's default.
+        require_target: ``False`` when reading rows to predict: the target
+            column may then be absent.
+        drop_columns: Columns the user asked to ignore (identifiers, free text).
+        options: Task-specific options as strings (for example
+            ``{"text_column": "body"}``); a task documents the ones it reads.
+    """
+
+    path: Path
+    target: str | None = None
+    require_target: bool = True
+    drop_columns: tuple[str, ...] = ()
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dataset:
+    """Rows of a task's data: features, labels, and optional groups.
+
+    Attributes:
+        features: One row per example. Tabular tasks keep their columns here;
+            other tasks keep whatever their model families read (a text
+            column, image paths, user and item ids).
+        target: One label per row, or ``None`` for rows to predict.
+        groups: Optional group id per row; folds never split a group
+            (recommendation groups by user).
+        positive_label: For binary tasks, the original value of the positive
+            class (shown in reports and written by ``predict``).
+        info: Free-form facts about the data for the report (source, class
+            balance); JSON-serialisable values only.
+    """
+
+    features: pd.DataFrame
+    target: np.ndarray | None
+    groups: np.ndarray | None = None
+    positive_label: Any = 1
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.features)
+        for name in ("target", "groups"):
+            values = getattr(self, name)
+            if values is not None and len(values) != n:
+                raise ValueError(f"{name} has {len(values)} rows, features have {n}.")
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def take(self, indices: np.ndarray) -> Dataset:
+        """Returns the rows at ``indices`` (positions, not labels)."""
+        indices = np.asarray(indices)
+        return replace(
+            self,
+            features=self.features.iloc[indices].reset_index(drop=True),
+            target=None if self.target is None else self.target[indices],
+            groups=None if self.groups is None else self.groups[indices],
+        )

@@ -1,0 +1,105 @@
+"""Every hook a finegrain-automl plugin may implement.
+
+Plugins are discovered through the ``finegrain_automl`` entry-point group (see
+:mod:`finegrain_automl.plugins`). A plugin implements any subset of these hooks,
+marking each implementation with :data:`hookimpl`. Hooks only ever gain
+arguments, and an implementation may accept a subset of them, so a plugin
+written today keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from finegrain_automl.task import ModelFamily, Task
+
+__all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
+
+PROJECT_NAME = "finegrain_automl"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# -------------------------------------------------------------------------
+# Contributing tasks and model families
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def fg_automl_tasks() -> Sequence[Task]:
+    """Called once per plugin when the plugin manager is built.
+
+    Returns:
+        The tasks this plugin provides, as :class:`~finegrain_automl.Task`
+        instances. Task names are global: a name another plugin registered
+        first is rejected with a :class:`~finegrain_automl.errors.PluginError`
+        that names both plugins. The task's default space is validated against
+        its model families and hyperparameters at this point.
+
+    All results are collected (not ``firstresult``).
+    """
+
+
+@hookspec
+def fg_automl_model_families(task_name: str) -> Sequence[ModelFamily] | None:
+    """Called once per registered task, after every plugin's tasks are known.
+
+    Lets a plugin add architectures to a task it does not own (a third party
+    can add a model to ``fraud`` without forking it). A family's ``build``
+    receives the task's input spec, so it must understand that task's spec.
+
+    Args:
+        task_name: The task being assembled.
+
+    Returns:
+        Extra model families for ``task_name``, or ``None`` for none. A family
+        whose name the task already has is rejected with a ``PluginError``.
+
+    All results are collected (not ``firstresult``).
+    """
+
+
+# -------------------------------------------------------------------------
+# Observing a search (loggers, notifiers)
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def fg_automl_search_start(task_name: str, run_dir: Path, settings: Mapping[str, Any]) -> None:
+    """Called in the driver process after the run directory is written and
+    before the first trial starts.
+
+    Args:
+        task_name: The task being searched.
+        run_dir: The run directory (absolute).
+        settings: The resolved search settings (JSON-serialisable).
+    """
+
+
+@hookspec
+def fg_automl_trial_result(task_name: str, run_dir: Path, trial: Mapping[str, Any]) -> None:
+    """Called in the driver process each time a trial reports a fold.
+
+    Args:
+        task_name: The task being searched.
+        run_dir: The run directory.
+        trial: ``trial_id``, ``config``, ``folds_done``, ``cv_f1`` (running
+            mean) and ``cv_f1_std``; JSON-serialisable.
+    """
+
+
+@hookspec
+def fg_automl_search_end(task_name: str, run_dir: Path, summary: Mapping[str, Any]) -> None:
+    """Called in the driver process once the winner is refit and saved.
+
+    Args:
+        task_name: The task searched.
+        run_dir: The run directory.
+        summary: The same object ``fg-automl search --json`` prints.
+    """

@@ -1,0 +1,236 @@
+"""The run directory: leaderboard, refit winner, saved model, report.
+
+One folder per search under ``fg-runs/`` holds everything needed to
+understand or repeat it::
+
+    run.json          task, settings, data source, target, summary
+    space.yaml        the space that was searched
+    study.db          the Optuna study (SQLite)
+    tune/             Ray Tune's experiment directory
+    leaderboard.csv   completed trials ranked by mean CV F1 (also .json)
+    model.pt          the refit winner, loadable with weights_only=True
+    report.md         a readable summary
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from finegrain_automl.errors import UsageError
+from finegrain_automl.search import TrialRecord
+from finegrain_automl.task import MODEL_KEY, FittedModel, ModelFamily, Task
+from finegrain_automl.space import branch_params
+from finegrain_automl.trial import TrialPayload
+
+__all__ = [
+    "MODEL_FILE",
+    "RUN_FILE",
+    "RefitResult",
+    "leaderboard_rows",
+    "load_fitted_model",
+    "new_run_dir",
+    "read_run",
+    "refit",
+    "save_model",
+    "write_json",
+    "write_leaderboard",
+    "write_report",
+]
+
+RUN_FILE = "run.json"
+MODEL_FILE = "model.pt"
+MODEL_FORMAT = 1
+
+
+def new_run_dir(output: Path, task_name: str) -> Path:
+    """Creates and returns ``output/<task>-<timestamp>`` (never an existing one)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    output.mkdir(parents=True, exist_ok=True)
+    for suffix in [""] + [f"-{i}" for i in range(2, 1000)]:
+        candidate = output / f"{task_name}-{stamp}{suffix}"
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate.resolve()
+    raise UsageError(f"Could not create a new run directory under {output}; clean it up.")
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Writes ``data`` as indented JSON (NaN becomes null)."""
+    path.write_text(json.dumps(_jsonable(data), indent=2) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def leaderboard_rows(records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
+    """Completed trials, best mean CV F1 first, ties broken by lower std."""
+    done = [r for r in records if r.status == "completed" and r.cv_f1 is not None]
+    done.sort(key=lambda r: (-r.cv_f1, r.cv_f1_std or 0.0))
+    rows = []
+    for rank, record in enumerate(done, start=1):
+        rows.append(
+            {
+                "rank": rank,
+                "trial_id": record.trial_id,
+                "model": record.config.get(MODEL_KEY),
+                "cv_f1_mean": record.cv_f1,
+                "cv_f1_std": record.cv_f1_std,
+                "folds": record.folds_done,
+                "seconds": record.seconds,
+                "config": dict(sorted(record.config.items())),
+            }
+        )
+    return rows
+
+
+def write_leaderboard(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Writes ``leaderboard.csv`` (one column per hyperparameter) and ``.json``."""
+    write_json(run_dir / "leaderboard.json", list(rows))
+    keys = sorted({k for row in rows for k in row["config"]} - {MODEL_KEY})
+    fixed = ["rank", "trial_id", "model", "cv_f1_mean", "cv_f1_std", "folds", "seconds"]
+    with (run_dir / "leaderboard.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(fixed + keys)
+        for row in rows:
+            writer.writerow([row[k] for k in fixed] + [row["config"].get(k, "") for k in keys])
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefitResult:
+    """The winner refit on all development rows and scored once on the test rows."""
+
+    state: dict[str, Any]
+    test_metrics: dict[str, float]
+    seconds: float
+
+
+def refit(
+    payload: TrialPayload,
+    config: Mapping[str, Any],
+    *,
+    development: np.ndarray,
+    test: np.ndarray,
+) -> RefitResult:
+    """Fits ``config`` on the development rows, then scores the test rows once."""
+    started = time.perf_counter()
+    family_name, family_params = branch_params(config, MODEL_KEY)
+    model = payload.task.fit(
+        config=config,
+        family=payload.families[family_name],
+        family_params=family_params,
+        train=payload.data.take(development),
+        context=payload.context(0),
+    )
+    metrics = payload.task.evaluate(model, payload.data.take(test))
+    return RefitResult(
+        state=model.to_state(),
+        test_metrics={k: float(v) for k, v in metrics.items()},
+        seconds=time.perf_counter() - started,
+    )
+
+
+def save_model(run_dir: Path, *, task_name: str, state: Mapping[str, Any]) -> Path:
+    """Saves a fitted model's state as ``model.pt`` and checks it loads safely."""
+    import torch
+
+    path = run_dir / MODEL_FILE
+    torch.save({"format": MODEL_FORMAT, "task": task_name, "model": dict(state)}, path)
+    torch.load(path, weights_only=True)  # fail now, not when a user predicts
+    return path
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """Reads ``run.json`` of a finished search.
+
+    Raises:
+        UsageError: The folder is not a run directory or holds no model yet.
+    """
+    run_file = run_dir / RUN_FILE
+    if not run_dir.is_dir():
+        raise UsageError(f"Run directory {run_dir} does not exist. Pass a folder under fg-runs/.")
+    if not run_file.is_file():
+        raise UsageError(f"{run_dir} is not a run directory (no {RUN_FILE}). Pass a folder under fg-runs/.")
+    if not (run_dir / MODEL_FILE).is_file():
+        raise UsageError(
+            f"{run_dir} has no {MODEL_FILE}: the search did not finish or no trial completed. "
+            "Run the search again."
+        )
+    return json.loads(run_file.read_text())
+
+
+def load_fitted_model(
+    run_dir: Path, *, task: Task, families: Mapping[str, ModelFamily]
+) -> FittedModel:
+    """Loads ``model.pt`` with ``weights_only=True`` (no arbitrary unpickling)."""
+    import torch
+
+    saved = torch.load(run_dir / MODEL_FILE, weights_only=True)
+    if saved.get("format") != MODEL_FORMAT or saved.get("task") != task.name:
+        raise UsageError(
+            f"{run_dir / MODEL_FILE} was saved by another version or task "
+            f"(format {saved.get('format')}, task {saved.get('task')!r}). Re-run the search."
+        )
+    return task.load_model(saved["model"], families=families)
+
+
+def write_report(run_dir: Path, summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Writes ``report.md``: what was searched, how, the top 10 and the winner."""
+    best = summary.get("best") or {}
+    trials = summary["trials"]
+    lines = [
+        f"# fg-automl search: {summary['task']}",
+        "",
+        f"- Run directory: `{summary['run_dir']}`",
+        f"- Data: {summary['data']['source']} ({summary['data']['rows']} rows; "
+        f"{summary['data']['test_rows']} held out for the final test)",
+        f"- Protocol: {summary['settings']['folds']}-fold cross-validated F1, seed "
+        f"{summary['settings']['seed']}; Optuna TPE searcher, ASHA scheduler (Ray Tune)",
+        f"- Trials: {trials['completed']} completed, {trials['pruned']} pruned, "
+        f"{trials['failed']} failed in {summary['elapsed_s']:.0f} s",
+        "",
+        "## Winner",
+        "",
+    ]
+    if best:
+        lines += [
+            f"- Model: `{best['config'].get(MODEL_KEY)}`; CV F1 {best['cv_f1_mean']:.4f} "
+            f"± {best['cv_f1_std']:.4f}",
+            "- Test metrics (refit on all development rows, scored once): "
+            + ", ".join(f"{k} {v:.4f}" for k, v in best["test_metrics"].items()),
+            "",
+            "```json",
+            json.dumps(_jsonable(best["config"]), indent=2),
+            "```",
+        ]
+    else:
+        lines.append("No trial completed every fold; nothing was refit.")
+    lines += ["", "## Leaderboard (top 10)", "", "| rank | model | CV F1 | std | trial |", "|---|---|---|---|---|"]
+    for row in rows[:10]:
+        lines.append(
+            f"| {row['rank']} | {row['model']} | {row['cv_f1_mean']:.4f} | "
+            f"{row['cv_f1_std']:.4f} | {row['trial_id']} |"
+        )
+    (run_dir / "report.md").write_text("\n".join(lines) + "\n")

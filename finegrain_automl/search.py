@@ -1,0 +1,313 @@
+"""The search: Ray Tune with Optuna's TPE as searcher and ASHA as scheduler.
+
+Every trial cross-validates one configuration (:mod:`finegrain_automl.trial`)
+and reports its running mean F1 after each fold; ASHA stops configurations
+that trail their peers at the same fold; only trials with every fold done are
+ranked. Trial workers are reused between trials (``reuse_actors=True``): a new
+worker process costs seconds of start-up and imports on small machines.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finegrain_automl.trial import METRIC, TrialPayload, tune_trainable
+
+__all__ = ["SearchProgress", "SearchSettings", "TrialRecord", "run_search", "ray_session"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchSettings:
+    """How a search runs. Every field is a CLI option of ``fg-automl search``."""
+
+    trials: int = 20
+    time_budget_s: float | None = 180.0
+    folds: int = 5
+    seed: int = 0
+    test_fraction: float = 0.2
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    concurrency: int | None = None
+    address: str | None = None
+    dashboard: bool = True
+    max_epochs: int | None = None
+    early_stopping: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form, as saved in the run directory."""
+        return asdict(self)
+
+
+@dataclass(kw_only=True)
+class TrialRecord:
+    """The outcome of one trial, as the leaderboard needs it."""
+
+    trial_id: str
+    config: dict[str, Any]
+    status: str  # "completed", "pruned" (stopped by ASHA or the time budget), "failed"
+    folds_done: int = 0
+    cv_f1: float | None = None
+    cv_f1_std: float | None = None
+    seconds: float | None = None
+    error: str | None = None
+
+
+@dataclass(kw_only=True)
+class SearchProgress:
+    """Live counters of a running search, updated from Tune's callbacks."""
+
+    total: int
+    folds: int
+    time_budget_s: float | None
+    started: float = field(default_factory=time.monotonic)
+    running: set[str] = field(default_factory=set)
+    completed: int = 0
+    pruned: int = 0
+    failed: int = 0
+    best: TrialRecord | None = None
+    dashboard_url: str | None = None
+    phase: str = "starting Ray"
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def remaining(self) -> float | None:
+        if self.time_budget_s is None:
+            return None
+        return max(0.0, self.time_budget_s - self.elapsed)
+
+
+def _configure_environment(*, local: bool) -> None:
+    """Environment Ray reads at import time; set before ``import ray``."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # users' data is often private
+    os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # legacy reporter: verbose=0 prints nothing
+    if local:
+        # A local instance listens on loopback only.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+class ray_session:  # noqa: N801 - used as a context manager, like open()
+    """Starts (or joins) Ray for one search and shuts it down afterwards.
+
+    Without ``address`` a new local instance starts on 127.0.0.1 with the
+    dashboard on loopback; with ``address`` the search joins that cluster.
+    An instance someone else started in this process is used and left running.
+    """
+
+    def __init__(self, settings: SearchSettings, *, num_cpus: int | None = None) -> None:
+        self.settings = settings
+        self.num_cpus = num_cpus
+        self.dashboard_url: str | None = None
+        self._started = False
+
+    def __enter__(self) -> ray_session:
+        _configure_environment(local=self.settings.address is None)
+        import optuna  # noqa: F401 - first, so a broken Optuna shows its real error (ray#65376)
+        import ray
+
+        if ray.is_initialized():
+            return self
+        options: dict[str, Any] = {
+            "log_to_driver": False,
+            "logging_level": logging.ERROR,
+        }
+        if self.settings.address is None:
+            options |= {
+                "num_cpus": self.num_cpus,
+                "include_dashboard": self.settings.dashboard,
+                "dashboard_host": "127.0.0.1",
+            }
+        context = ray.init(address=self.settings.address, **options)
+        self._started = True
+        url = getattr(context, "dashboard_url", None)
+        self.dashboard_url = f"http://{url}" if url else None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._started:
+            import ray
+
+            ray.shutdown()
+
+
+def _concurrency(settings: SearchSettings) -> int:
+    import ray
+
+    if settings.concurrency is not None:
+        return settings.concurrency
+    resources = ray.cluster_resources()
+    slots = resources.get("CPU", 1) / max(settings.cpus_per_trial, 1e-9)
+    if settings.gpus_per_trial > 0:
+        slots = min(slots, resources.get("GPU", 0) / settings.gpus_per_trial)
+    return max(1, int(math.floor(slots + 1e-9)))
+
+
+def run_search(
+    *,
+    payload: TrialPayload,
+    define_by_run: Callable[[Any], dict[str, Any]],
+    settings: SearchSettings,
+    run_dir: Path,
+    progress: SearchProgress,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> list[TrialRecord]:
+    """Runs the trials and returns one record per trial, in start order.
+
+    Must run inside :class:`ray_session`. The Optuna study lives in
+    ``run_dir/study.db`` (SQLite) and Tune's experiment in ``run_dir/tune``.
+    """
+    import optuna
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    concurrency = _concurrency(settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(
+            seed=settings.seed,
+            n_startup_trials=max(3, min(10, settings.trials // 3)),
+            multivariate=True,
+            group=True,  # conditional spaces: model each architecture's parameters together
+            constant_liar=concurrency > 1,
+        )
+    storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / 'study.db'}")
+    searcher = OptunaSearch(
+        space=define_by_run,
+        metric=METRIC,
+        mode="max",
+        sampler=sampler,
+        study_name="search",
+        storage=storage,
+    )
+    scheduler = (
+        ASHAScheduler(time_attr="training_iteration", max_t=settings.folds, grace_period=1, reduction_factor=3)
+        if settings.early_stopping
+        else FIFOScheduler()
+    )
+    trainable = tune.with_resources(
+        tune.with_parameters(tune_trainable, payload=payload),
+        {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
+    )
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            metric=METRIC,
+            mode="max",
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=settings.trials,
+            max_concurrent_trials=concurrency,
+            time_budget_s=settings.time_budget_s,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name="tune",
+            storage_path=str(run_dir),
+            verbose=0,
+            callbacks=[_progress_callback(progress, folds=settings.folds, on_result=on_result)],
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+        ),
+    )
+    grid = tuner.fit()
+    return [_record(result, folds=settings.folds) for result in grid]
+
+
+def _record(result: Any, *, folds: int) -> TrialRecord:
+    metrics = result.metrics or {}
+    config = {k: v for k, v in (result.config or {}).items()}
+    folds_done = int(metrics.get("folds_done", 0))
+    if result.error is not None:
+        status = "failed"
+    elif folds_done >= folds:
+        status = "completed"
+    else:
+        status = "pruned"
+    error = None
+    if result.error is not None:
+        error = str(result.error).strip().splitlines()[-1][:300] if str(result.error).strip() else type(result.error).__name__
+    return TrialRecord(
+        trial_id=str(metrics.get("trial_id", Path(result.path).name if result.path else "?")),
+        config=config,
+        status=status,
+        folds_done=folds_done,
+        cv_f1=metrics.get(METRIC),
+        cv_f1_std=metrics.get("cv_f1_std"),
+        seconds=metrics.get("time_total_s"),
+        error=error,
+    )
+
+
+def _progress_callback(
+    progress: SearchProgress,
+    *,
+    folds: int,
+    on_result: Callable[[dict[str, Any]], None] | None,
+) -> Any:
+    """Returns a Tune callback that keeps ``progress`` current (driver side).
+
+    The class is built here because ``ray`` may only be imported after
+    :func:`_configure_environment`.
+    """
+    from ray.tune import Callback
+
+    class ProgressCallback(Callback):
+        def __init__(self) -> None:
+            self.progress = progress
+            self.folds = folds
+            self.on_result = on_result
+
+        def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self.progress.running.add(trial.trial_id)
+
+        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+            if self.on_result is not None:
+                self.on_result(
+                    {
+                        "trial_id": trial.trial_id,
+                        "config": dict(trial.config),
+                        "folds_done": result.get("folds_done"),
+                        "cv_f1": result.get(METRIC),
+                        "cv_f1_std": result.get("cv_f1_std"),
+                    }
+                )
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self.progress.running.discard(trial.trial_id)
+            result = trial.last_result or {}
+            if int(result.get("folds_done", 0)) >= self.folds:
+                self.progress.completed += 1
+                score = result.get(METRIC)
+                best = self.progress.best
+                if score is not None and (best is None or score > (best.cv_f1 or -1.0)):
+                    self.progress.best = TrialRecord(
+                        trial_id=trial.trial_id,
+                        config=dict(trial.config),
+                        status="completed",
+                        folds_done=self.folds,
+                        cv_f1=score,
+                        cv_f1_std=result.get("cv_f1_std"),
+                    )
+            else:
+                self.progress.pruned += 1
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self.progress.running.discard(trial.trial_id)
+            self.progress.failed += 1
+
+    return ProgressCallback()

@@ -1,0 +1,252 @@
+"""The contract a task plugin fills in.
+
+A task knows how to read its data, how to fit one configuration on some rows,
+how to score predictions with its F1 definition, and how to save and load a
+fitted model safely. The core knows nothing else about it: it splits rows into
+folds, runs trials, ranks configurations and refits the winner.
+
+A plugin subclasses :class:`Task` and returns an instance from the
+``fg_automl_tasks`` hook. Model families (the architectures searched under the
+``model`` key of a space) are :class:`ModelFamily` objects; a task brings its
+own and other plugins may add more through ``fg_automl_model_families``.
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
+
+    from finegrain_automl.data import DataSource, Dataset
+    from finegrain_automl.space import Space
+
+__all__ = ["FitContext", "FittedModel", "ModelFamily", "Task"]
+
+#: Key of the branch choice that selects the model family in every space.
+MODEL_KEY = "model"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelFamily:
+    """An architecture that a task's search may choose under ``model``.
+
+    Attributes:
+        name: The branch name in the space (``model: {choice: {<name>: ...}}``).
+        build: ``build(spec, **params) -> torch.nn.Module``. ``spec`` describes
+            the input (the task documents its type); ``params`` are the
+            family's hyperparameters, declared as keyword-only arguments with
+            defaults. A space key under this family that ``build`` does not
+            accept is rejected before any trial runs.
+        description: One line for ``fg-automl plugins`` and reports.
+    """
+
+    name: str
+    build: Callable[..., Any]
+    description: str = ""
+
+    @property
+    def hyperparameters(self) -> frozenset[str]:
+        """Names of the keyword-only arguments ``build`` accepts."""
+        params = inspect.signature(self.build).parameters.values()
+        return frozenset(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FitContext:
+    """What the core tells a task about the place a fit runs in.
+
+    Attributes:
+        seed: Seed for everything random in this fit (weights, batches,
+            inner splits). Identical configurations and seeds give identical
+            models on the same hardware.
+        accelerator: ``"cpu"`` or ``"gpu"``.
+        num_threads: CPU threads torch may use (the trial's CPU share).
+        max_epochs_cap: Optional upper bound on epochs set by the user, for
+            smoke runs and tests; tasks apply ``min(config epochs, cap)``.
+    """
+
+    seed: int = 0
+    accelerator: str = "cpu"
+    num_threads: int = 1
+    max_epochs_cap: int | None = None
+
+    def epochs(self, requested: int) -> int:
+        """Returns ``requested`` limited by :attr:`max_epochs_cap`."""
+        return requested if self.max_epochs_cap is None else min(requested, self.max_epochs_cap)
+
+    def trainer(self, *, max_epochs: int, **options: Any) -> pl.Trainer:
+        """Returns a quiet Lightning ``Trainer`` for one fit.
+
+        No logger, no checkpoints, no progress bar, no model summary: the core
+        reports progress itself and keeps only the final weights.
+        """
+        import logging
+
+        import pytorch_lightning as pl
+
+        # "GPU available: ..." and tips, five times per trial, help no one.
+        for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        return pl.Trainer(
+            max_epochs=max_epochs,
+            accelerator=self.accelerator,
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            **options,
+        )
+
+
+class FittedModel(abc.ABC):
+    """A model fitted on some rows, with everything needed to predict."""
+
+    @abc.abstractmethod
+    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Returns one row per input row.
+
+        Binary and multi-class tasks return at least ``label`` and
+        ``probability`` (of the predicted label for multi-class, of the
+        positive class for binary).
+        """
+
+    @abc.abstractmethod
+    def to_state(self) -> dict[str, Any]:
+        """Returns the model as tensors, numbers, strings, lists and dicts only.
+
+        The core saves it with ``torch.save`` and loads it back with
+        ``torch.load(..., weights_only=True)``, so no arbitrary code is
+        unpickled when a user applies a model someone sent them.
+        """
+
+
+class Task(abc.ABC):
+    """A prediction task: data, model families, F1 definition, default space.
+
+    Class attributes:
+        name: The name users type (``fg-automl search --task <name>``).
+        description: One line for ``fg-automl plugins``.
+        hyperparameters: Every key a space may hold besides the ``model``
+            branch, as dotted paths (``"lr"``, ``"loss"``,
+            ``"loss.focal.gamma"``). Anything else is rejected up front.
+        stratified: Whether folds are stratified by the target.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    hyperparameters: ClassVar[frozenset[str]] = frozenset()
+    stratified: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def model_families(self) -> Mapping[str, ModelFamily]:
+        """Returns the task's own model families by name."""
+
+    @abc.abstractmethod
+    def default_space(self) -> Space:
+        """Returns the default search space (usually package data YAML)."""
+
+    @abc.abstractmethod
+    def load_default(self, *, seed: int) -> Dataset:
+        """Returns the built-in data set (generated or bundled, never downloaded)."""
+
+    @abc.abstractmethod
+    def read_file(self, source: DataSource) -> Dataset:
+        """Reads a user's file; raises :class:`~finegrain_automl.errors.DataError`
+        with a one-line message for anything unusable."""
+
+    @abc.abstractmethod
+    def fit(
+        self,
+        *,
+        config: Mapping[str, Any],
+        family: ModelFamily,
+        family_params: Mapping[str, Any],
+        train: Dataset,
+        context: FitContext,
+    ) -> FittedModel:
+        """Fits one configuration on ``train`` and returns the fitted model.
+
+        Everything learned from data (scaling, vocabularies, imputation,
+        resampling, decision thresholds) is learned from ``train`` only.
+        """
+
+    @abc.abstractmethod
+    def metrics(self, data: Dataset, predictions: pd.DataFrame) -> dict[str, float]:
+        """Scores ``predictions`` of ``data``'s rows; must include ``"f1"``,
+        the task's F1 definition, which ranks configurations."""
+
+    @abc.abstractmethod
+    def load_model(
+        self, state: Mapping[str, Any], *, families: Mapping[str, ModelFamily]
+    ) -> FittedModel:
+        """Rebuilds a fitted model from :meth:`FittedModel.to_state` output.
+
+        ``families`` holds every model family registered for the task (its own
+        and those other plugins contribute), to rebuild the architecture by name.
+        """
+
+    def evaluate(self, model: FittedModel, data: Dataset) -> dict[str, float]:
+        """Predicts ``data`` with ``model`` and scores it."""
+        return self.metrics(data, model.predict(data.features))
+
+
+def check_space(space: Space, *, task: Task, families: Mapping[str, ModelFamily]) -> None:
+    """Checks that every key of ``space`` means something to ``task``.
+
+    The space must hold a ``model`` branch choice whose branches are model
+    families of the task; a key under a branch must be a keyword argument of
+    that family's ``build``; every other key must be one of
+    ``task.hyperparameters``.
+
+    Raises:
+        SpaceError: The first key that does not fit, with the keys that would.
+    """
+    from finegrain_automl.space import SpaceError
+
+    source = getattr(space, "source", "<space>")
+    paths = space.paths()
+    if MODEL_KEY not in paths:
+        raise SpaceError(
+            f"{source}: {MODEL_KEY}: every space needs a `{MODEL_KEY}` branch choice, got none. "
+            f"Add `{MODEL_KEY}: {{choice: {{{', '.join(families)}: {{}}}}}}`.",
+            path=MODEL_KEY,
+        )
+    chosen = space.branches(MODEL_KEY)
+    for name in chosen:
+        if name not in families:
+            raise SpaceError(
+                f"{source}: {MODEL_KEY}.{name}: task {task.name!r} has no model family {name!r}. "
+                f"Use one of: {', '.join(sorted(families))}.",
+                path=f"{MODEL_KEY}.{name}",
+            )
+    for path in paths:
+        if path == MODEL_KEY:
+            continue
+        parts = path.split(".")
+        if parts[0] == MODEL_KEY:
+            if len(parts) < 3:
+                continue
+            family = families[parts[1]]
+            if parts[2] not in family.hyperparameters:
+                accepted = ", ".join(sorted(family.hyperparameters)) or "none"
+                raise SpaceError(
+                    f"{source}: {path}: model family {family.name!r} has no hyperparameter "
+                    f"{parts[2]!r}. Use one of: {accepted}.",
+                    path=path,
+                )
+        elif path not in task.hyperparameters:
+            accepted = ", ".join(sorted(task.hyperparameters))
+            raise SpaceError(
+                f"{source}: {path}: task {task.name!r} does not use this key. "
+                f"Remove it or use one of: {accepted}.",
+                path=path,
+            )

@@ -1,0 +1,108 @@
+"""One trial: k folds of training, each scored with the task's F1.
+
+:func:`cross_validate` is the whole trial and knows nothing about Ray, so the
+overhead benchmark runs the very same code in a plain Optuna loop.
+:func:`tune_trainable` wraps it for Ray Tune: after each fold it reports the
+running mean F1, so ASHA can stop a hopeless configuration early.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from finegrain_automl.data import Dataset
+from finegrain_automl.space import branch_params
+from finegrain_automl.task import MODEL_KEY, FitContext, ModelFamily, Task
+
+__all__ = ["METRIC", "FoldResult", "TrialPayload", "cross_validate", "tune_trainable"]
+
+#: The metric every trial reports and the search maximises.
+METRIC = "cv_f1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialPayload:
+    """Everything a trial needs besides its configuration.
+
+    Sent to the cluster's object store once per search
+    (``tune.with_parameters``), never regenerated per trial.
+    """
+
+    task: Task
+    families: Mapping[str, ModelFamily]
+    data: Dataset
+    folds: tuple[tuple[np.ndarray, np.ndarray], ...]
+    seed: int
+    accelerator: str = "cpu"
+    num_threads: int = 1
+    max_epochs_cap: int | None = None
+
+    def context(self, fold: int) -> FitContext:
+        """The fit context of ``fold``: the same seed for a fold in every trial."""
+        return FitContext(
+            seed=self.seed + fold,
+            accelerator=self.accelerator,
+            num_threads=self.num_threads,
+            max_epochs_cap=self.max_epochs_cap,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class FoldResult:
+    """Scores of one fold and the running cross-validation summary."""
+
+    fold: int
+    metrics: dict[str, float]
+    seconds: float
+    cv_f1: float
+    cv_f1_std: float
+
+
+def cross_validate(payload: TrialPayload, config: Mapping[str, Any]) -> Iterator[FoldResult]:
+    """Fits and scores ``config`` on each fold in turn, yielding after each."""
+    family_name, family_params = branch_params(config, MODEL_KEY)
+    family = payload.families[family_name]
+    scores: list[float] = []
+    for fold, (train_rows, valid_rows) in enumerate(payload.folds):
+        started = time.perf_counter()
+        model = payload.task.fit(
+            config=config,
+            family=family,
+            family_params=family_params,
+            train=payload.data.take(train_rows),
+            context=payload.context(fold),
+        )
+        metrics = payload.task.evaluate(model, payload.data.take(valid_rows))
+        scores.append(float(metrics["f1"]))
+        yield FoldResult(
+            fold=fold,
+            metrics=metrics,
+            seconds=time.perf_counter() - started,
+            cv_f1=float(np.mean(scores)),
+            cv_f1_std=float(np.std(scores)),
+        )
+
+
+def tune_trainable(config: dict[str, Any], payload: TrialPayload) -> None:
+    """Ray Tune function trainable: one report per fold.
+
+    Reports with ``ray.tune.report`` (Ray Train V2 rejects ``ray.train.report``
+    inside Tune functions).
+    """
+    from ray import tune
+
+    for result in cross_validate(payload, config):
+        tune.report(
+            {
+                METRIC: result.cv_f1,
+                "cv_f1_std": result.cv_f1_std,
+                "folds_done": result.fold + 1,
+                "fold_f1": float(result.metrics["f1"]),
+                "fold_seconds": result.seconds,
+            }
+        )

@@ -1,0 +1,158 @@
+"""The command line: help, plugins, space show, and every bad input of a search.
+
+Bad input must give one line naming the problem and the fix, exit code 2, no
+traceback, and must not touch what earlier runs saved.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from finegrain_automl.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def output(tmp_path: Path) -> Path:
+    """An output folder that already holds an earlier run, which must survive."""
+    earlier = tmp_path / "runs" / "fraud-earlier"
+    earlier.mkdir(parents=True)
+    (earlier / "leaderboard.csv").write_text("rank,trial_id\n1,abc\n")
+    return tmp_path / "runs"
+
+
+def _search(output: Path, *args: str):
+    return runner.invoke(app, ["search", "--output", str(output), "--no-dashboard", *args])
+
+
+def _assert_clean_failure(result, output: Path, *fragments: str) -> None:
+    message = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.output.strip().count("\n") == 0, f"expected one line, got: {result.output!r}"
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert sorted(p.name for p in output.iterdir()) == ["fraud-earlier"]
+    assert (output / "fraud-earlier" / "leaderboard.csv").read_text() == "rank,trial_id\n1,abc\n"
+
+
+def _fraud_csv(path: Path, **columns: object) -> Path:
+    rng = np.random.default_rng(0)
+    n = 200
+    frame = pd.DataFrame(
+        {
+            "amount": rng.lognormal(3, 1, n),
+            "channel": rng.choice(["online", "chip"], n),
+            "is_fraud": (rng.random(n) < 0.2).astype(int),
+        }
+    )
+    for name, values in columns.items():
+        frame[name] = values
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_help_lists_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("search", "predict", "plugins", "space"):
+        assert command in result.output
+    search_help = runner.invoke(app, ["search", "--help"])
+    for option in ("--trials", "--time-budget", "--folds", "--seed", "--cpus-per-trial", "--gpus-per-trial",
+                   "--concurrency", "--space", "--data", "--target", "--output", "--address", "--json"):
+        assert option in search_help.output
+
+
+def test_plugins_lists_fraud_with_its_version() -> None:
+    result = runner.invoke(app, ["plugins"])
+    assert result.exit_code == 0, result.output
+    assert "fraud" in result.output and "fg-automl-fraud" in result.output and "0.1.0" in result.output
+
+
+def test_space_show_prints_the_default_space() -> None:
+    result = runner.invoke(app, ["space", "show", "fraud"])
+    assert result.exit_code == 0, result.output
+    for key in ("model", "model.resmlp.hidden", "model.ft_transformer.d_token", "imbalance.focal.gamma", "lr"):
+        assert key in result.output
+
+
+def test_unknown_task(output: Path) -> None:
+    _assert_clean_failure(_search(output, "--task", "fruad"), output, "Unknown task 'fruad'", "fraud")
+
+
+def test_missing_data_file(output: Path, tmp_path: Path) -> None:
+    result = _search(output, "--task", "fraud", "--data", str(tmp_path / "nope.csv"))
+    _assert_clean_failure(result, output, "nope.csv", "does not exist")
+
+
+def test_unreadable_data_file(output: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.parquet"
+    bad.write_bytes(b"this is not parquet")
+    _assert_clean_failure(_search(output, "--task", "fraud", "--data", str(bad)), output, "broken.parquet")
+
+
+def test_missing_target_column(output: Path, tmp_path: Path) -> None:
+    data = _fraud_csv(tmp_path / "tx.csv")
+    result = _search(output, "--task", "fraud", "--data", str(data), "--target", "label")
+    _assert_clean_failure(result, output, "'label'", "--target")
+
+
+def test_target_with_one_class(output: Path, tmp_path: Path) -> None:
+    data = _fraud_csv(tmp_path / "tx.csv", is_fraud=0)
+    _assert_clean_failure(_search(output, "--task", "fraud", "--data", str(data)), output, "one class")
+
+
+def test_column_that_cannot_be_encoded(output: Path, tmp_path: Path) -> None:
+    data = _fraud_csv(tmp_path / "tx.csv", empty=np.nan)
+    _assert_clean_failure(_search(output, "--task", "fraud", "--data", str(data)), output, "'empty'", "--drop")
+
+
+@pytest.mark.parametrize(
+    ("space", "fragments"),
+    [
+        ("lr: {gaussian: [0, 1]}\n", ["lr", "choice"]),
+        ("lr: {loguniform: [1.0e-2, 1.0e-4]}\n", ["lr", "low <= high"]),
+        ("batch_size: {choice: []}\n", ["batch_size", "at least one value"]),
+        ("colour: {choice: [red, blue]}\n", ["colour", "does not use this key"]),
+        ("model: {choice: {resmlp: {width: {int: [8, 16]}}}}\n", ["model.resmlp.width", "hidden"]),
+    ],
+)
+def test_invalid_space(output: Path, tmp_path: Path, space: str, fragments: list[str]) -> None:
+    path = tmp_path / "space.yaml"
+    base = "model: {choice: {resmlp: null}}\n" if not space.startswith("model") else ""
+    path.write_text(base + space)
+    _assert_clean_failure(_search(output, "--task", "fraud", "--space", str(path)), output, "space.yaml", *fragments)
+
+
+def test_bad_option_value(output: Path) -> None:
+    _assert_clean_failure(_search(output, "--task", "fraud", "--folds", "1"), output, "--folds")
+
+
+def test_predict_on_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    data = _fraud_csv(tmp_path / "tx.csv")
+    result = runner.invoke(app, ["predict", "--run", str(tmp_path), "--data", str(data)])
+    assert result.exit_code == 2 and "not a run directory" in result.output and "Traceback" not in result.output
+
+
+def test_real_process_prints_no_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "COLUMNS": "200"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "finegrain_automl", "search", "--task", "nope", "--output", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
+    assert completed.stderr.strip().startswith("Error: Unknown task 'nope'")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,82 @@
+"""Splits: test rows held out first, folds disjoint, stratified, identical per seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from finegrain_automl.cv import make_splits
+from finegrain_automl.data import Dataset
+from finegrain_automl.errors import DataError
+
+
+def _data(n: int = 1000, positive_rate: float = 0.05, groups: bool = False, seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    target = (rng.random(n) < positive_rate).astype(int)
+    target[:10] = 1  # enough positives for every split
+    return Dataset(
+        features=pd.DataFrame({"x": rng.normal(size=n)}),
+        target=target,
+        groups=rng.integers(0, 50, size=n) if groups else None,
+    )
+
+
+def test_test_split_never_in_any_fold_and_folds_partition_the_rest() -> None:
+    data = _data()
+    splits = make_splits(data, n_folds=5, test_fraction=0.2, seed=3)
+    test = set(splits.test.tolist())
+    development = set(splits.development.tolist())
+    assert test.isdisjoint(development)
+    assert test | development == set(range(len(data)))
+    validation_union: set[int] = set()
+    for train, valid in splits.folds:
+        assert set(train.tolist()).isdisjoint(valid.tolist())
+        assert set(train.tolist()) | set(valid.tolist()) == development
+        assert test.isdisjoint(train.tolist()) and test.isdisjoint(valid.tolist())
+        assert validation_union.isdisjoint(valid.tolist())
+        validation_union |= set(valid.tolist())
+    assert validation_union == development
+    assert len(splits.test) == pytest.approx(0.2 * len(data), abs=1)
+
+
+def test_splits_are_stratified() -> None:
+    data = _data(n=5000, positive_rate=0.02)
+    splits = make_splits(data, n_folds=5, seed=0)
+    overall = data.target.mean()
+    assert data.target[splits.test].mean() == pytest.approx(overall, rel=0.1)
+    for _, valid in splits.folds:
+        assert data.target[valid].mean() == pytest.approx(overall, rel=0.15)
+
+
+def test_same_seed_gives_identical_splits_and_other_seed_differs() -> None:
+    data = _data()
+    first = make_splits(data, n_folds=4, seed=7)
+    again = make_splits(data, n_folds=4, seed=7)
+    other = make_splits(data, n_folds=4, seed=8)
+    assert np.array_equal(first.test, again.test)
+    for (a_train, a_valid), (b_train, b_valid) in zip(first.folds, again.folds, strict=True):
+        assert np.array_equal(a_train, b_train) and np.array_equal(a_valid, b_valid)
+    assert not np.array_equal(first.test, other.test)
+
+
+def test_groups_never_cross_a_split() -> None:
+    data = _data(groups=True)
+    splits = make_splits(data, n_folds=3, seed=0)
+    assert set(data.groups[splits.test]).isdisjoint(data.groups[splits.development])
+    for train, valid in splits.folds:
+        assert set(data.groups[train]).isdisjoint(data.groups[valid])
+
+
+def test_single_class_is_a_clear_error() -> None:
+    data = Dataset(features=pd.DataFrame({"x": range(50)}), target=np.zeros(50, dtype=int))
+    with pytest.raises(DataError, match="single class"):
+        make_splits(data, n_folds=5)
+
+
+def test_class_smaller_than_folds_is_a_clear_error() -> None:
+    target = np.zeros(100, dtype=int)
+    target[:4] = 1
+    data = Dataset(features=pd.DataFrame({"x": range(100)}), target=target)
+    with pytest.raises(DataError, match=r"Class 1 has 4 rows.*fewer --folds"):
+        make_splits(data, n_folds=5)

@@ -1,0 +1,131 @@
+"""A real (tiny) search through Ray Tune with the toy task: ranking, refit, hooks, predict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+import pytest
+import torch
+
+from finegrain_automl import hookimpl
+from finegrain_automl.api import DataOptions, NoCompletedTrialError, predict, prepare_search, run_prepared_search
+from finegrain_automl.plugins import make_registry
+from finegrain_automl.results import MODEL_FILE
+from finegrain_automl.search import SearchSettings
+from finegrain_automl.task import ModelFamily
+from finegrain_automl.testing import ToyTask, make_toy_data
+
+pytestmark = pytest.mark.ray
+
+
+class _Observer:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    @hookimpl
+    def fg_automl_search_start(self, task_name: str, run_dir: Path, settings: dict) -> None:
+        self.calls.append(("fg_automl_search_start", settings))
+
+    @hookimpl
+    def fg_automl_trial_result(self, trial: dict) -> None:  # a subset of the arguments is fine
+        self.calls.append(("fg_automl_trial_result", trial))
+
+    @hookimpl
+    def fg_automl_search_end(self, task_name: str, run_dir: Path, summary: dict) -> None:
+        self.calls.append(("fg_automl_search_end", summary))
+
+
+class _ToyPlugin:
+    @hookimpl
+    def fg_automl_tasks(self):
+        return [ToyTask()]
+
+
+@pytest.fixture(autouse=True)
+def _ray_is_shut_down():
+    yield
+    import ray
+
+    assert not ray.is_initialized(), "a test left Ray running"
+
+
+def test_tiny_search_ranks_refits_saves_and_predicts(tmp_path: Path) -> None:
+    observer = _Observer()
+    registry = make_registry(plugins=[("toy", _ToyPlugin()), ("observer", observer)], autoload=False)
+    settings = SearchSettings(trials=3, folds=2, time_budget_s=300, concurrency=2, dashboard=False)
+    prepared = prepare_search(registry, task_name="toy", settings=settings, data=DataOptions())
+    summary = run_prepared_search(prepared, registry, output=tmp_path / "runs")
+
+    run_dir = Path(summary["run_dir"])
+    assert run_dir.parent == (tmp_path / "runs").resolve()
+    trials = summary["trials"]
+    assert trials["total"] == 3 and trials["completed"] + trials["pruned"] + trials["failed"] == 3
+    assert trials["completed"] >= 1
+
+    board = pd.read_csv(run_dir / "leaderboard.csv")
+    assert len(board) == trials["completed"]
+    assert list(board["rank"]) == list(range(1, len(board) + 1))
+    assert board["cv_f1_mean"].is_monotonic_decreasing
+    assert (board["folds"] == 2).all()
+    best = summary["best"]
+    assert best["cv_f1_mean"] == pytest.approx(board["cv_f1_mean"].iloc[0])
+    assert best["config"]["model"] in {"linear", "mlp"}
+    assert 0.0 <= best["test_f1"] <= 1.0
+
+    # The Optuna study is in SQLite inside the run directory and saw every trial.
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{run_dir / 'study.db'}")
+    assert len(study.trials) == 3
+    for name in ("run.json", "space.yaml", "leaderboard.json", "report.md", "tune"):
+        assert (run_dir / name).exists(), name
+
+    # The model loads without unpickling code, and predict applies it to new rows.
+    saved = torch.load(run_dir / MODEL_FILE, weights_only=True)
+    assert saved["task"] == "toy"
+    rows = make_toy_data(n_rows=25, seed=9)
+    rows.drop(columns=["label"]).to_csv(tmp_path / "new.csv", index=False)
+    predictions = predict(registry, run_dir=run_dir, data_path=tmp_path / "new.csv")
+    assert len(predictions) == 25
+    assert predictions["probability"].between(0, 1).all()
+    assert set(predictions["label"]) <= {0, 1}
+
+    names = [name for name, _ in observer.calls]
+    assert names[0] == "fg_automl_search_start" and names[-1] == "fg_automl_search_end"
+    trial_results = [payload for name, payload in observer.calls if name == "fg_automl_trial_result"]
+    assert len(trial_results) >= 3  # at least one report per trial
+    assert {"trial_id", "config", "folds_done", "cv_f1"} <= set(trial_results[0])
+
+
+def _explode(n_inputs: int, *, size: int = 1) -> Any:
+    raise RuntimeError("this architecture cannot be built")
+
+
+class _BrokenFamilyTask(ToyTask):
+    name = "toy_broken"
+
+    def model_families(self):
+        return {"explode": ModelFamily(name="explode", build=_explode)}
+
+    def default_space(self):
+        from finegrain_automl.space import Space
+
+        return Space.from_dict({"epochs": 1, "lr": 0.01, "model": {"choice": {"explode": None}}})
+
+
+class _BrokenPlugin:
+    @hookimpl
+    def fg_automl_tasks(self):
+        return [_BrokenFamilyTask()]
+
+
+def test_search_where_every_trial_fails_keeps_the_run_directory(tmp_path: Path) -> None:
+    registry = make_registry(plugins=[("broken", _BrokenPlugin())], autoload=False)
+    settings = SearchSettings(trials=2, folds=2, time_budget_s=300, concurrency=1, dashboard=False)
+    prepared = prepare_search(registry, task_name="toy_broken", settings=settings, data=DataOptions())
+    with pytest.raises(NoCompletedTrialError, match=r"No trial completed all 2 folds \(0 pruned, 2 failed\)"):
+        run_prepared_search(prepared, registry, output=tmp_path)
+    (run_dir,) = tmp_path.iterdir()
+    assert (run_dir / "leaderboard.csv").exists() and (run_dir / "run.json").exists()
+    assert not (run_dir / MODEL_FILE).exists()
