@@ -635,11 +635,14 @@ def generate_transactions(
         if n > 0:
             parts.append(make(rng, cust, n))
     rows = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-    # Warm-up rows (and fraud drawn before the window, never here) are history only.
-    rows["t"] = np.where(rows["t"] >= 0.0, np.minimum(rows["t"], _WINDOW_DAYS * _DAY - 1.0), rows["t"])
+    # Warm-up rows are unobserved history before the window; sessions running
+    # past the end of a period are cut at its last second.
+    warmup = np.zeros(rows["t"].shape[0], dtype=bool)
+    warmup[n_legit : n_legit + n_warmup] = True
+    rows["t"] = np.minimum(rows["t"], np.where(warmup, -1.0, _WINDOW_DAYS * _DAY - 1.0))
     rows["amount"] = np.round(np.maximum(rows["amount"], 0.5), 2)
     vel = _velocity(rows["card"], rows["t"], rows["amount"])
-    keep = rows["t"] >= 0.0
+    keep = ~warmup
     n_fraud_rows = n_test + n_ato + n_stolen
     rows = {name: values[keep] for name, values in rows.items()}
     vel = {name: values[keep] for name, values in vel.items()}

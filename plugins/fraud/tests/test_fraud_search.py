@@ -1,0 +1,102 @@
+"""A tiny real fraud search through the CLI and Ray Tune: leaderboard, refit, predict.
+
+Also the same search joining an already running Ray instance with --address.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from finegrain_automl.cli import app
+from fg_automl_fraud.generator import generate_transactions
+
+pytestmark = pytest.mark.ray
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def transactions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("data")
+    frame = generate_transactions(n_rows=3_000, fraud_rate=0.03, seed=4)
+    frame.to_csv(folder / "train.csv", index=False)
+    frame.drop(columns=["is_fraud"]).head(40).to_csv(folder / "new.csv", index=False)
+    return folder
+
+
+def _search(*args: str):
+    return runner.invoke(
+        app,
+        ["search", "--task", "fraud", "--trials", "3", "--folds", "2", "--max-epochs", "1",
+         "--no-dashboard", "--json", *args],
+    )
+
+
+def test_tiny_fraud_search_then_predict(transactions: Path, tmp_path: Path) -> None:
+    result = _search("--data", str(transactions / "train.csv"), "--output", str(tmp_path / "runs"))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["task"] == "fraud"
+    assert {"completed", "pruned", "failed"} <= set(summary["trials"])
+    assert summary["trials"]["completed"] >= 1
+    best = summary["best"]
+    assert {"config", "cv_f1_mean", "cv_f1_std", "test_f1"} <= set(best)
+    assert best["config"]["model"] in {"resmlp", "ft_transformer"}
+    run_dir = Path(summary["run_dir"])
+    board = pd.read_csv(run_dir / "leaderboard.csv")
+    assert len(board) == summary["trials"]["completed"]
+    assert board["cv_f1_mean"].iloc[0] == pytest.approx(best["cv_f1_mean"])
+
+    out = tmp_path / "predictions.csv"
+    predicted = runner.invoke(app, ["predict", "--run", str(run_dir), "--data", str(transactions / "new.csv"),
+                                    "--output", str(out)])
+    assert predicted.exit_code == 0, predicted.output
+    predictions = pd.read_csv(out)
+    assert len(predictions) == 40
+    assert set(predictions["label"]) <= {0, 1}
+    assert predictions["probability"].between(0, 1).all()
+
+    # Rows that lack a column the model was trained on: a clear error, not a traceback.
+    pd.read_csv(transactions / "new.csv").drop(columns=["amount"]).to_csv(tmp_path / "bad.csv", index=False)
+    bad = runner.invoke(app, ["predict", "--run", str(run_dir), "--data", str(tmp_path / "bad.csv")])
+    assert bad.exit_code == 2 and "amount" in bad.output and "Traceback" not in bad.output
+
+
+_CLUSTER = """
+import os, sys, time, ray
+ray.init(num_cpus=2, include_dashboard=False)
+print(ray.get_runtime_context().gcs_address, flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.2)
+ray.shutdown()
+"""
+
+
+def test_search_joins_an_existing_ray_instance_with_address(transactions: Path, tmp_path: Path) -> None:
+    stop = tmp_path / "stop"
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+    cluster = subprocess.Popen([sys.executable, "-c", _CLUSTER, str(stop)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        address = cluster.stdout.readline().strip()
+        assert address.startswith("127.0.0.1:"), address
+        result = _search("--data", str(transactions / "train.csv"), "--output", str(tmp_path / "runs"),
+                         "--address", address)
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout.strip().splitlines()[-1])
+        assert summary["settings"]["address"] == address
+        assert summary["best"] is not None
+    finally:
+        stop.touch()
+        try:
+            cluster.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            cluster.kill()
+        time.sleep(0.5)
