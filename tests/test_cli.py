@@ -156,3 +156,23 @@ def test_real_process_prints_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in completed.stderr
     assert completed.stderr.strip().startswith("Error: Unknown task 'nope'")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_live_view_renders_counts_best_and_budget() -> None:
+    from rich.console import Console
+
+    from finegrain_automl.cli import _render_progress
+    from finegrain_automl.search import SearchProgress, TrialRecord
+
+    progress = SearchProgress(total=20, folds=5, time_budget_s=180)
+    progress.running |= {"a", "b"}
+    progress.completed, progress.pruned, progress.failed = 3, 4, 1
+    progress.best = TrialRecord(trial_id="x", config={"model": "resmlp", "lr": 0.001234}, status="completed",
+                                cv_f1=0.6543, cv_f1_std=0.0321)
+    progress.dashboard_url = "http://127.0.0.1:8265"
+    console = Console(width=120, record=True)
+    console.print(_render_progress(progress))
+    text = console.export_text()
+    assert "3 completed, 2 running, 4 pruned, 1 failed (of 20)" in text
+    assert "0.6543 ± 0.0321" in text and "lr=0.00123" in text
+    assert "s left" in text and "http://127.0.0.1:8265" in text
