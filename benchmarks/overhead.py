@@ -23,9 +23,11 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
 
 def main() -> None:
@@ -122,11 +124,13 @@ def main() -> None:
             search_s = time.perf_counter() - t_ray
         ray_total_s = time.perf_counter() - t0
 
-    plain_scores = sorted(t.value for t in plain_study.trials if t.value is not None)
-    ray_scores = sorted(r.cv_f1 for r in records if r.cv_f1 is not None)
-    same = len(plain_scores) == len(ray_scores) and all(
-        abs(a - b) < 1e-6 for a, b in zip(plain_scores, ray_scores, strict=True)
-    )
+    def key(config: dict) -> str:
+        return repr(sorted((k, v) for k, v in config.items()))
+
+    plain_by_config = {key(t.params | {"epochs": args.epochs}): t.value for t in plain_study.trials}
+    ray_by_config = {key(r.config): r.cv_f1 for r in records}
+    matched = [(plain_by_config[k], v) for k, v in ray_by_config.items() if k in plain_by_config]
+    differences = [abs(a - b) for a, b in matched if a is not None and b is not None]
 
     table = Table(title=f"Overhead: {args.trials} trials x {args.folds} folds, {args.model}, "
                   f"{args.epochs} epochs, concurrency {args.concurrency}, {os.cpu_count()} CPUs")
@@ -139,10 +143,11 @@ def main() -> None:
                   f"{search_s / args.trials:.2f}", f"{search_s / plain_s:.2f}")
     console.print(table)
     console.print(f"data preparation (both sides, not timed above): {prepare_s:.1f} s")
-    console.print(f"completed trials: plain {len(plain_scores)}, fg-automl {len(ray_scores)}; "
-                  f"identical CV F1 per configuration: {same}")
-    if not same:
-        console.print("[yellow]CV F1 differs between runners: check seeding.[/]")
+    console.print(
+        f"configurations run by both: {len(matched)} of {args.trials}; mean |CV F1 difference| "
+        f"{sum(differences) / max(1, len(differences)):.4f} (the plain loop's threads share torch's "
+        "global RNG, so its results are not reproducible; each Ray trial runs in its own process)"
+    )
     sys.exit(0)
 
 

@@ -15,18 +15,16 @@ clearly easier for the non-linear one.
 
 Usage::
 
-    python plugins/fraud/benchmarks_baseline.py [--seeds 0 1 2] [--n-rows 50000]
+    .venv/bin/python benchmarks/fraud_baseline.py [--seeds 0 1 2] [--n-rows 50000]
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -38,20 +36,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 
-def _load_generator():
-    """Imports the generator, straight from its file if the plugin is not importable."""
-    try:
-        from fg_automl_fraud import generator
-    except ImportError:  # plugin not installed, or its package needs the core library
-        path = Path(__file__).resolve().parent / "fg_automl_fraud" / "generator.py"
-        spec = importlib.util.spec_from_file_location("_fg_automl_fraud_generator", path)
-        generator = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = generator
-        spec.loader.exec_module(generator)
-    return generator
+from fg_automl_fraud import generator as _generator  # noqa: E402
 
-
-_generator = _load_generator()
 TARGET_COLUMN = _generator.TARGET_COLUMN
 generate_transactions = _generator.generate_transactions
 
