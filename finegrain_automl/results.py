@@ -29,7 +29,6 @@ import numpy as np
 from finegrain_automl.errors import UsageError
 from finegrain_automl.search import TrialRecord
 from finegrain_automl.task import MODEL_KEY, FittedModel, ModelFamily, Task
-from finegrain_automl.space import branch_params
 from finegrain_automl.trial import TrialPayload
 
 __all__ = [
@@ -134,16 +133,9 @@ def refit(
     development: np.ndarray,
     test: np.ndarray,
 ) -> RefitResult:
-    """Fits ``config`` on the development rows, then scores the test rows once."""
+    """Fits ``config`` on every development row, then scores the test rows once."""
     started = time.perf_counter()
-    family_name, family_params = branch_params(config, MODEL_KEY)
-    model = payload.task.fit(
-        config=config,
-        family=payload.families[family_name],
-        family_params=family_params,
-        train=payload.data.take(development),
-        context=payload.context(0),
-    )
+    model = payload.fit(config, development, fold=0, final=True)
     metrics = payload.task.evaluate(model, payload.data.take(test))
     return RefitResult(
         state=model.to_state(),

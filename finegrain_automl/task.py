@@ -70,12 +70,16 @@ class FitContext:
         num_threads: CPU threads torch may use (the trial's CPU share).
         max_epochs_cap: Optional upper bound on epochs set by the user, for
             smoke runs and tests; tasks apply ``min(config epochs, cap)``.
+        final: ``True`` for the refit of a search's winner: the task should
+            learn from every row it is given (a decision threshold, if any,
+            from cross-fitted predictions rather than a held-out part).
     """
 
     seed: int = 0
     accelerator: str = "cpu"
     num_threads: int = 1
     max_epochs_cap: int | None = None
+    final: bool = False
 
     def epochs(self, requested: int) -> int:
         """Returns ``requested`` limited by :attr:`max_epochs_cap`."""

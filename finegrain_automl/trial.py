@@ -17,7 +17,7 @@ import numpy as np
 
 from finegrain_automl.data import Dataset
 from finegrain_automl.space import branch_params
-from finegrain_automl.task import MODEL_KEY, FitContext, ModelFamily, Task
+from finegrain_automl.task import MODEL_KEY, FitContext, FittedModel, ModelFamily, Task
 
 __all__ = ["METRIC", "FoldResult", "TrialPayload", "cross_validate", "tune_trainable"]
 
@@ -42,13 +42,25 @@ class TrialPayload:
     num_threads: int = 1
     max_epochs_cap: int | None = None
 
-    def context(self, fold: int) -> FitContext:
+    def context(self, fold: int, *, final: bool = False) -> FitContext:
         """The fit context of ``fold``: the same seed for a fold in every trial."""
         return FitContext(
             seed=self.seed + fold,
             accelerator=self.accelerator,
             num_threads=self.num_threads,
             max_epochs_cap=self.max_epochs_cap,
+            final=final,
+        )
+
+    def fit(self, config: Mapping[str, Any], rows: np.ndarray, *, fold: int, final: bool = False) -> FittedModel:
+        """Fits ``config`` on the data rows at positions ``rows``."""
+        family_name, family_params = branch_params(config, MODEL_KEY)
+        return self.task.fit(
+            config=config,
+            family=self.families[family_name],
+            family_params=family_params,
+            train=self.data.take(rows),
+            context=self.context(fold, final=final),
         )
 
 
@@ -65,18 +77,10 @@ class FoldResult:
 
 def cross_validate(payload: TrialPayload, config: Mapping[str, Any]) -> Iterator[FoldResult]:
     """Fits and scores ``config`` on each fold in turn, yielding after each."""
-    family_name, family_params = branch_params(config, MODEL_KEY)
-    family = payload.families[family_name]
     scores: list[float] = []
     for fold, (train_rows, valid_rows) in enumerate(payload.folds):
         started = time.perf_counter()
-        model = payload.task.fit(
-            config=config,
-            family=family,
-            family_params=family_params,
-            train=payload.data.take(train_rows),
-            context=payload.context(fold),
-        )
+        model = payload.fit(config, train_rows, fold=fold)
         metrics = payload.task.evaluate(model, payload.data.take(valid_rows))
         scores.append(float(metrics["f1"]))
         yield FoldResult(

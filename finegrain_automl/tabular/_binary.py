@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -14,7 +14,7 @@ from torch import nn
 from finegrain_automl.data import Dataset
 from finegrain_automl.errors import UsageError
 from finegrain_automl.tabular._config import BinaryTrainingConfig
-from finegrain_automl.tabular._metrics import best_f1_threshold
+from finegrain_automl.tabular._metrics import DEFAULT_THRESHOLD, best_f1_threshold
 from finegrain_automl.tabular._preprocess import TabularPreprocessor
 from finegrain_automl.tabular._training import (
     BinaryClassifierModule,
@@ -27,6 +27,8 @@ from finegrain_automl.task import FitContext, FittedModel, ModelFamily
 __all__ = ["TabularBinaryModel", "binary_labels", "fit_binary_classifier", "load_binary_classifier"]
 
 _STATE_FORMAT = "finegrain_automl.tabular.binary/1"
+#: Inner folds whose out-of-fold predictions set the threshold of a final refit.
+CROSS_FIT_FOLDS = 3
 
 
 class TabularBinaryModel(FittedModel):
@@ -163,6 +165,10 @@ def fit_binary_classifier(
     decision rule. If the held-out part lacks a class, the threshold is chosen
     on all of ``train`` instead. No row outside ``train`` is ever seen.
 
+    With ``context.final`` (the refit of a search's winner) the network learns
+    from every row of ``train`` and the threshold is chosen on out-of-fold
+    probabilities of :data:`CROSS_FIT_FOLDS` inner fits (seeded, stratified).
+
     Args:
         config: The flat sampled configuration; the keys of
             :data:`TABULAR_HYPERPARAMETERS` are read (see
@@ -189,19 +195,30 @@ def fit_binary_classifier(
         raise ValueError(f"validation_fraction must be in [0, 1), but got {validation_fraction=}.")
     pl.seed_everything(context.seed, verbose=False)
     torch.set_num_threads(context.num_threads)
-    fit_rows, holdout_rows = stratified_holdout(target, fraction=validation_fraction, seed=context.seed)
-    fit_features = train.features.iloc[fit_rows]
-    preprocessor = TabularPreprocessor().fit(fit_features)
-    x_num, x_cat = preprocessor.transform(fit_features)
-    network = _train_network(
-        family.build(preprocessor.spec, **family_params),
-        (x_num, x_cat, torch.from_numpy(target[fit_rows].astype(np.float32))),
-        options=options,
-        context=context,
-    )
-    threshold, source = _choose_threshold(
-        network, preprocessor, train.features, target, holdout_rows=holdout_rows
-    )
+
+    def fit_on(rows: np.ndarray) -> tuple[TabularPreprocessor, nn.Module]:
+        features = train.features.iloc[rows]
+        preprocessor = TabularPreprocessor().fit(features)
+        x_num, x_cat = preprocessor.transform(features)
+        network = _train_network(
+            family.build(preprocessor.spec, **family_params),
+            (x_num, x_cat, torch.from_numpy(target[rows].astype(np.float32))),
+            options=options,
+            context=context,
+        )
+        return preprocessor, network
+
+    if context.final:
+        # The refit of a winner learns from every row; its threshold comes from
+        # cross-fitted predictions of the same rows, as TunedThresholdClassifierCV does.
+        threshold, source = _cross_fitted_threshold(fit_on, train.features, target, seed=context.seed)
+        preprocessor, network = fit_on(np.arange(len(target)))
+    else:
+        fit_rows, holdout_rows = stratified_holdout(target, fraction=validation_fraction, seed=context.seed)
+        preprocessor, network = fit_on(fit_rows)
+        threshold, source = _choose_threshold(
+            network, preprocessor, train.features, target, holdout_rows=holdout_rows
+        )
     negative, positive = binary_labels(train)
     return TabularBinaryModel(
         family_name=family.name,
@@ -288,6 +305,29 @@ def _choose_threshold(
     x_num, x_cat = preprocessor.transform(features.iloc[rows])
     probability = predict_probabilities(network, x_num, x_cat)
     return best_f1_threshold(target[rows], probability), source
+
+
+def _cross_fitted_threshold(
+    fit_on: Callable[[np.ndarray], tuple[TabularPreprocessor, nn.Module]],
+    features: pd.DataFrame,
+    target: np.ndarray,
+    *,
+    seed: int,
+    folds: int = CROSS_FIT_FOLDS,
+) -> tuple[float, str]:
+    """Returns the F1-best threshold on out-of-fold probabilities of ``folds`` fits."""
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = min(folds, int(np.bincount(target, minlength=2).min()))
+    if folds < 2:
+        return DEFAULT_THRESHOLD, "default"
+    out_of_fold = np.zeros(len(target), dtype=np.float64)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for inner_train, inner_valid in splitter.split(np.zeros(len(target)), target):
+        preprocessor, network = fit_on(inner_train)
+        x_num, x_cat = preprocessor.transform(features.iloc[inner_valid])
+        out_of_fold[inner_valid] = predict_probabilities(network, x_num, x_cat)
+    return best_f1_threshold(target, out_of_fold), "cross-fitted"
 
 
 def _native(value: Any) -> Any:

@@ -172,6 +172,32 @@ def test_threshold_and_preprocessing_use_only_the_inner_split(small_dataset, sco
     assert model.threshold == real_threshold(small_dataset.target[holdout_rows], expected)
 
 
+def test_final_refit_learns_from_every_row_with_a_cross_fitted_threshold(small_dataset, monkeypatch):
+    fitted_on: list[int] = []
+    thresholds: list[np.ndarray] = []
+    real_fit, real_threshold = TabularPreprocessor.fit, _binary.best_f1_threshold
+
+    def spy_fit(self, frame):
+        fitted_on.append(len(frame))
+        return real_fit(self, frame)
+
+    def spy_threshold(target, probability):
+        thresholds.append(np.array(target))
+        return real_threshold(target, probability)
+
+    monkeypatch.setattr(TabularPreprocessor, "fit", spy_fit)
+    monkeypatch.setattr(_binary, "best_f1_threshold", spy_threshold)
+    model = _fit(small_dataset, context=FitContext(seed=0, num_threads=1, final=True))
+
+    n = len(small_dataset)
+    assert model.threshold_source == "cross-fitted"
+    assert fitted_on[-1] == n, "the final network and preprocessing learn from every row"
+    assert len(fitted_on) == _binary.CROSS_FIT_FOLDS + 1
+    assert sum(fitted_on[:-1]) == (_binary.CROSS_FIT_FOLDS - 1) * n  # each row out of fold exactly once
+    (threshold_target,) = thresholds
+    assert np.array_equal(threshold_target, small_dataset.target), "threshold from out-of-fold rows of train"
+
+
 def test_stratified_holdout_keeps_both_classes():
     target = np.array([1] * 3 + [0] * 97)
     fit, holdout = stratified_holdout(target, fraction=0.2, seed=0)
