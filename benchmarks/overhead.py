@@ -45,11 +45,11 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from finegrain_automl.api import DataOptions, prepare_search
+    from finegrain_automl.api import DataOptions, make_payload, prepare_search
     from finegrain_automl.plugins import make_registry
     from finegrain_automl.search import SearchProgress, SearchSettings, ray_session, run_search
     from finegrain_automl.space import Space
-    from finegrain_automl.trial import TrialPayload, cross_validate
+    from finegrain_automl.trial import cross_validate
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     console = Console()
@@ -76,13 +76,7 @@ def main() -> None:
     sampler_study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=args.seed))
     configs = [space.sample(sampler_study.ask()) for _ in range(args.trials)]
 
-    payload = TrialPayload(
-        task=prepared.task,
-        families=prepared.families,
-        data=prepared.data,
-        folds=prepared.splits.folds,
-        seed=args.seed,
-    )
+    payload = make_payload(prepared)
 
     # Plain Optuna loop, one process, threads for concurrency.
     plain_study = optuna.create_study(direction="maximize")

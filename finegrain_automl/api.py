@@ -8,6 +8,7 @@ directory is only ever added to, never overwritten.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -23,10 +24,19 @@ from finegrain_automl.data import DataSource, Dataset
 from finegrain_automl.errors import FgAutomlError, UsageError
 from finegrain_automl.plugins import Registry
 from finegrain_automl.search import SearchProgress, SearchSettings
+from finegrain_automl.trial import TrialPayload
 from finegrain_automl.space import Space, load_space
-from finegrain_automl.task import Task, check_space
+from finegrain_automl.task import Task, check_space, check_space_values
 
-__all__ = ["DataOptions", "NoCompletedTrialError", "predict", "prepare_search", "run_prepared_search"]
+__all__ = [
+    "DataOptions",
+    "NoCompletedTrialError",
+    "check_output",
+    "make_payload",
+    "predict",
+    "prepare_search",
+    "run_prepared_search",
+]
 
 ProgressView = Callable[[SearchProgress], AbstractContextManager[Any]]
 
@@ -84,9 +94,50 @@ def _validate_settings(settings: SearchSettings) -> None:
             f"--max-epochs must be at least 1, got {settings.max_epochs}.",
         ),
     ]
+    checks.append(
+        (
+            not (settings.address or "").startswith("ray://"),
+            f"--address {settings.address}: Ray Client (ray://) addresses are not supported, since the run "
+            "directory and live progress live on this machine. Run fg-automl on a machine of the cluster "
+            "and pass the head node's host:port (e.g. --address 10.0.0.5:6379, or --address auto).",
+        )
+    )
     for ok, message in checks:
         if not ok:
             raise UsageError(message)
+
+
+def check_output(output: Path) -> Path:
+    """Returns ``output`` resolved, creating it if needed.
+
+    Raises:
+        UsageError: It is a file, or it cannot be created or written.
+    """
+    output = output.expanduser().resolve()
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"--output {output} is a file; give a folder for run directories.")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--output {output} cannot be created ({exc.strerror}); choose a writable folder.") from None
+    if not os.access(output, os.W_OK | os.X_OK):
+        raise UsageError(f"--output {output} is not writable; choose a writable folder.")
+    return output
+
+
+def make_payload(prepared: PreparedSearch) -> TrialPayload:
+    """What every trial of ``prepared`` receives besides its configuration."""
+    settings = prepared.settings
+    return TrialPayload(
+        task=prepared.task,
+        families=prepared.families,
+        data=prepared.data,
+        folds=prepared.splits.folds,
+        seed=settings.seed,
+        accelerator="gpu" if settings.gpus_per_trial > 0 else "cpu",
+        num_threads=max(1, int(settings.cpus_per_trial)),
+        max_epochs_cap=settings.max_epochs,
+    )
 
 
 def prepare_search(
@@ -103,9 +154,14 @@ def prepare_search(
     families = dict(registry.families[task_name])
     space = load_space(space_path) if space_path is not None else task.default_space()
     check_space(space, task=task, families=families)
+    check_space_values(space, task=task, families=families)
     if data.path is None:
-        if data.target is not None:
-            raise UsageError("--target only applies with --data FILE; the built-in data set has its own target.")
+        for given, option in ((data.target, "--target"), (data.drop_columns, "--drop")):
+            if given:
+                raise UsageError(
+                    f"{option} only applies with --data FILE; the built-in data set has its own columns. "
+                    f"Remove {option} or pass --data."
+                )
         dataset = task.load_default(seed=settings.seed)
         source = f"built-in data of task {task.name!r} (seed {settings.seed})"
     else:
@@ -147,113 +203,110 @@ def run_prepared_search(
 ) -> dict[str, Any]:
     """Runs the search, writes the run directory, and returns the summary.
 
+    The run directory is created once Ray is up, so a cluster that cannot be
+    reached leaves nothing behind.
+
     Raises:
         NoCompletedTrialError: No trial completed every fold; the run
             directory (with its leaderboard of partial trials) is kept.
     """
+    from finegrain_automl.search import ray_session
+
+    output = check_output(output)
+    progress = SearchProgress(
+        total=prepared.settings.trials, folds=prepared.settings.folds, time_budget_s=prepared.settings.time_budget_s
+    )
+    started = time.monotonic()
+    with (view(progress) if view else contextlib.nullcontext()), ray_session(prepared.settings) as session:
+        progress.dashboard_url = session.dashboard_url
+        run_dir, summary, refit = _search_and_refit(prepared, registry, output=output, progress=progress)
+    results.save_model(run_dir, task_name=prepared.task.name, state=refit.state)
+    summary["best"] |= {"test_f1": refit.test_metrics["f1"], "test_metrics": refit.test_metrics,
+                        "refit_seconds": refit.seconds}
+    _finish(run_dir, summary, started=started)
+    registry.notify("fg_automl_search_end", task_name=prepared.task.name, run_dir=run_dir, summary=summary)
+    return summary
+
+
+def _search_and_refit(
+    prepared: PreparedSearch, registry: Registry, *, output: Path, progress: SearchProgress
+) -> tuple[Path, dict[str, Any], results.RefitResult]:
+    """Inside a Ray session: trials, leaderboard, then the winner's refit."""
+    import ray
     import yaml
 
-    from finegrain_automl.search import ray_session, run_search
-    from finegrain_automl.trial import TrialPayload
+    from finegrain_automl.search import run_search
 
     settings, task = prepared.settings, prepared.task
-    run_dir = results.new_run_dir(output.expanduser(), task.name)
+    run_dir = results.new_run_dir(output, task.name)
     (run_dir / "space.yaml").write_text(yaml.safe_dump(prepared.space.to_dict(), sort_keys=False))
-    data_info = {
-        "source": prepared.data_source,
-        "rows": len(prepared.data),
-        "test_rows": len(prepared.splits.test),
-        "positive_label": prepared.data.positive_label,
-        "drop_columns": list(prepared.drop_columns),
-        **prepared.data.info,
+    summary: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "task": task.name,
+        "data": {
+            "source": prepared.data_source,
+            "rows": len(prepared.data),
+            "test_rows": len(prepared.splits.test),
+            "positive_label": prepared.data.positive_label,
+            "drop_columns": list(prepared.drop_columns),
+            **prepared.data.info,
+        },
+        "settings": settings.to_dict(),
+        "dashboard_url": progress.dashboard_url,
+        "best": None,
     }
-    run_record: dict[str, Any] = {"task": task.name, "settings": settings.to_dict(), "data": data_info}
-    results.write_json(run_dir / results.RUN_FILE, run_record)
-
-    progress = SearchProgress(total=settings.trials, folds=settings.folds, time_budget_s=settings.time_budget_s)
-    hook = registry.manager.hook
-    started = time.monotonic()
-    with (view(progress) if view else contextlib.nullcontext()), ray_session(settings) as session:
-        import ray
-
-        progress.dashboard_url = session.dashboard_url
-        progress.phase = "searching"
-        progress.started = time.monotonic()
-        hook.fg_automl_search_start(task_name=task.name, run_dir=run_dir, settings=settings.to_dict())
-        payload = TrialPayload(
-            task=task,
-            families=prepared.families,
-            data=prepared.data,
-            folds=prepared.splits.folds,
-            seed=settings.seed,
-            accelerator="gpu" if settings.gpus_per_trial > 0 else "cpu",
-            num_threads=max(1, int(settings.cpus_per_trial)),
-            max_epochs_cap=settings.max_epochs,
-        )
-        records = run_search(
-            payload=payload,
-            define_by_run=prepared.space.define_by_run(),
-            settings=settings,
-            run_dir=run_dir,
-            progress=progress,
-            on_result=lambda trial: hook.fg_automl_trial_result(task_name=task.name, run_dir=run_dir, trial=trial),
-        )
-        rows = results.leaderboard_rows(records)
-        results.write_leaderboard(run_dir, rows)
-        counts = {
-            "total": len(records),
-            "completed": sum(r.status == "completed" for r in records),
-            "pruned": sum(r.status == "pruned" for r in records),
-            "failed": sum(r.status == "failed" for r in records),
-        }
-        summary: dict[str, Any] = {
-            "run_dir": str(run_dir),
-            "task": task.name,
-            "data": data_info,
-            "settings": settings.to_dict(),
-            "trials": counts,
-            "best": None,
-            "dashboard_url": session.dashboard_url,
-            "errors": sorted({r.error for r in records if r.error})[:5],
-        }
-        if not rows:
-            summary["elapsed_s"] = time.monotonic() - started
-            results.write_json(run_dir / results.RUN_FILE, run_record | {"summary": summary})
-            results.write_report(run_dir, summary, rows)
-            raise NoCompletedTrialError(
-                f"No trial completed all {settings.folds} folds ({counts['pruned']} pruned, "
-                f"{counts['failed']} failed); partial results are in {run_dir}. "
-                "Raise --time-budget or lower --folds."
-            )
-        best_config = rows[0]["config"]
-        progress.phase = "refitting the winner on all development rows"
-        remote_refit = ray.remote(num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial)(
-            results.refit
-        )
-        refit = ray.get(
-            remote_refit.remote(
-                payload,
-                best_config,
-                development=prepared.splits.development,
-                test=prepared.splits.test,
-            )
-        )
-    results.save_model(run_dir, task_name=task.name, state=refit.state)
-    summary["best"] = {
-        "trial_id": rows[0]["trial_id"],
-        "config": best_config,
-        "cv_f1_mean": rows[0]["cv_f1_mean"],
-        "cv_f1_std": rows[0]["cv_f1_std"],
-        "test_f1": refit.test_metrics["f1"],
-        "test_metrics": refit.test_metrics,
-        "refit_seconds": refit.seconds,
+    results.write_json(run_dir / results.RUN_FILE, summary)
+    progress.phase = "searching"
+    progress.started = time.monotonic()
+    registry.notify("fg_automl_search_start", task_name=task.name, run_dir=run_dir, settings=settings.to_dict())
+    payload = make_payload(prepared)
+    records = run_search(
+        payload=payload,
+        define_by_run=prepared.space.define_by_run(),
+        settings=settings,
+        run_dir=run_dir,
+        progress=progress,
+        on_result=lambda trial: registry.notify(
+            "fg_automl_trial_result", task_name=task.name, run_dir=run_dir, trial=trial
+        ),
+    )
+    rows = results.leaderboard_rows(records)
+    results.write_leaderboard(run_dir, rows)
+    summary["trials"] = {
+        "total": len(records),
+        "completed": sum(r.status == "completed" for r in records),
+        "pruned": sum(r.status == "pruned" for r in records),
+        "failed": sum(r.status == "failed" for r in records),
     }
-    summary["elapsed_s"] = time.monotonic() - started
-    results.write_json(run_dir / results.RUN_FILE, run_record | {"summary": summary})
-    results.write_report(run_dir, summary, rows)
+    summary["errors"] = sorted({r.error for r in records if r.error})[:5]
     summary["leaderboard"] = rows[:10]
-    hook.fg_automl_search_end(task_name=task.name, run_dir=run_dir, summary=summary)
-    return summary
+    if not rows:
+        _finish(run_dir, summary, started=progress.started)
+        counts = summary["trials"]
+        cause = (
+            f" First error: {summary['errors'][0]}" if counts["failed"] == counts["total"] and summary["errors"]
+            else " Raise --time-budget or lower --folds."
+        )
+        raise NoCompletedTrialError(
+            f"No trial completed all {settings.folds} folds ({counts['pruned']} pruned, {counts['failed']} failed); "
+            f"partial results are in {run_dir}.{cause}"
+        )
+    summary["best"] = {k: rows[0][k] for k in ("trial_id", "config", "cv_f1_mean", "cv_f1_std")}
+    progress.phase = "refitting the winner on all development rows"
+    remote_refit = ray.remote(num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial)(results.refit)
+    refit = ray.get(
+        remote_refit.remote(
+            payload, rows[0]["config"], development=prepared.splits.development, test=prepared.splits.test
+        )
+    )
+    return run_dir, summary, refit
+
+
+def _finish(run_dir: Path, summary: dict[str, Any], *, started: float) -> None:
+    """Writes the summary into ``run.json`` and the report."""
+    summary["elapsed_s"] = time.monotonic() - started
+    results.write_json(run_dir / results.RUN_FILE, {k: v for k, v in summary.items() if k != "leaderboard"})
+    results.write_report(run_dir, summary, summary.get("leaderboard", []))
 
 
 def predict(registry: Registry, *, run_dir: Path, data_path: Path) -> pd.DataFrame:

@@ -78,7 +78,9 @@ def search(
     early_stopping: Annotated[
         bool, typer.Option(help="Let ASHA stop trials that trail their peers after a fold.")
     ] = True,
-    address: Annotated[str | None, typer.Option(help="Join an existing Ray cluster (e.g. ray://head:10001).")] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Join an existing Ray cluster: head host:port (e.g. 10.0.0.5:6379) or auto.")
+    ] = None,
     dashboard: Annotated[bool, typer.Option(help="Start the Ray dashboard (local Ray only).")] = True,
     output: Annotated[Path, typer.Option(help="Folder that receives the run directory.")] = Path("fg-runs"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary instead of tables.")] = False,
@@ -111,14 +113,16 @@ def search(
         )
     summary = run_prepared_search(prepared, registry, output=output, view=_live_view)
     if as_json:
-        print(json.dumps({k: v for k, v in summary.items() if k != "leaderboard"}, default=str))
+        from finegrain_automl.results import jsonable
+
+        print(json.dumps(jsonable({k: v for k, v in summary.items() if k != "leaderboard"})))
         return
     _print_summary(summary)
 
 
 @contextmanager
 def _live_view(progress: Any) -> Any:
-    with Live(get_renderable=lambda: _render_progress(progress), console=err, refresh_per_second=2, transient=False):
+    with Live(get_renderable=lambda: _render_progress(progress), console=err, refresh_per_second=2, transient=True):
         yield
 
 

@@ -16,7 +16,9 @@ Environment:
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,6 +38,8 @@ __all__ = [
     "Registry",
     "make_registry",
 ]
+
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "finegrain_automl"
 ALLOW_LIST_ENV = "FG_AUTOML_PLUGINS"
@@ -63,6 +67,16 @@ class Registry:
     tasks: dict[str, Task]
     families: dict[str, dict[str, ModelFamily]]
 
+    def notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Calls an observer hook on every plugin; one that raises is logged and
+        skipped, so a broken logger or notifier never stops a search."""
+        for impl in getattr(self.manager.hook, hook_name).get_hookimpls():
+            try:
+                impl.function(*(kwargs[arg] for arg in impl.argnames))
+            except Exception as exc:  # noqa: BLE001 - isolate broken observers
+                log.warning("plugin %r: %s raised %s: %s; ignored", impl.plugin_name, hook_name,
+                            type(exc).__name__, exc)
+
     def task(self, name: str) -> Task:
         """Returns the task called ``name``.
 
@@ -73,13 +87,11 @@ class Registry:
         if name in self.tasks:
             return self.tasks[name]
         known = ", ".join(sorted(self.tasks)) or "none"
+        close = difflib.get_close_matches(name, list(self.tasks), n=1)
+        fix = f"Did you mean {close[0]!r}?" if close else "Pick one of them or install the plugin that provides it."
         broken = [p.name for p in self.plugins.values() if p.errors]
         hint = f" Plugins that failed to load: {', '.join(broken)} (see `fg-automl plugins`)." if broken else ""
-        raise UsageError(
-            f"Unknown task {name!r}; installed tasks: {known}. "
-            f"Pick one of them or install the plugin that provides {name!r} "
-            f"(pip install fg-automl-{name.replace('_', '-')}).{hint}"
-        )
+        raise UsageError(f"Unknown task {name!r}; installed tasks: {known}. {fix}{hint}")
 
 
 def make_registry(
@@ -128,6 +140,16 @@ def make_registry(
                 continue
             _register(manager, entry_point.name, plugin, info)
 
+    while True:  # a hook implementation whose name matches no hook: a typo, reported
+        try:
+            manager.check_pending()
+            break
+        except pluggy.PluginValidationError as exc:
+            name = manager.get_name(exc.plugin) or "?"
+            infos.setdefault(name, PluginInfo(name=name)).errors.append(
+                f"{exc}; check the hook's spelling in finegrain_automl/hookspecs.py"
+            )
+            manager.unregister(exc.plugin)
     tasks = _collect_tasks(manager, infos)
     families = {name: _collect_families(manager, infos, task) for name, task in tasks.items()}
     for name in list(tasks):
@@ -197,7 +219,13 @@ def _task_problem(task: Any) -> str | None:
 def _collect_families(
     manager: pluggy.PluginManager, infos: dict[str, PluginInfo], task: Task
 ) -> dict[str, ModelFamily]:
-    families = dict(task.model_families())
+    try:
+        families = dict(task.model_families())
+    except Exception as exc:  # noqa: BLE001 - the task is unusable, not the registry
+        owner = next((p for p in infos.values() if task.name in p.tasks), None)
+        if owner is not None:
+            owner.errors.append(f"task {task.name!r}: model_families() raised {type(exc).__name__}: {exc}")
+        families = {}
     for impl in manager.hook.fg_automl_model_families.get_hookimpls():
         info = infos[impl.plugin_name]
         for family in _call(impl, infos, task_name=task.name) or ():

@@ -14,11 +14,13 @@ understand or repeat it::
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
+import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +43,7 @@ __all__ = [
     "read_run",
     "refit",
     "save_model",
+    "jsonable",
     "write_json",
     "write_leaderboard",
     "write_report",
@@ -66,15 +69,29 @@ def new_run_dir(output: Path, task_name: str) -> Path:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Writes ``data`` as indented JSON (NaN becomes null)."""
-    path.write_text(json.dumps(_jsonable(data), indent=2) + "\n")
+    """Writes ``data`` as indented JSON (NaN becomes null), atomically."""
+    with _atomic(path) as tmp:
+        tmp.write_text(json.dumps(jsonable(data), indent=2) + "\n")
 
 
-def _jsonable(value: Any) -> Any:
+@contextlib.contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """Yields a temporary sibling of ``path`` that replaces it once written, so
+    an interrupted write never leaves a truncated file behind."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars, paths and non-finite floats made JSON-safe."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, np.generic):
@@ -110,7 +127,7 @@ def write_leaderboard(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     write_json(run_dir / "leaderboard.json", list(rows))
     keys = sorted({k for row in rows for k in row["config"]} - {MODEL_KEY})
     fixed = ["rank", "trial_id", "model", "cv_f1_mean", "cv_f1_std", "folds", "seconds"]
-    with (run_dir / "leaderboard.csv").open("w", newline="") as handle:
+    with _atomic(run_dir / "leaderboard.csv") as tmp, tmp.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(fixed + keys)
         for row in rows:
@@ -149,8 +166,9 @@ def save_model(run_dir: Path, *, task_name: str, state: Mapping[str, Any]) -> Pa
     import torch
 
     path = run_dir / MODEL_FILE
-    torch.save({"format": MODEL_FORMAT, "task": task_name, "model": dict(state)}, path)
-    torch.load(path, weights_only=True)  # fail now, not when a user predicts
+    with _atomic(path) as tmp:
+        torch.save({"format": MODEL_FORMAT, "task": task_name, "model": dict(state)}, tmp)
+        torch.load(tmp, weights_only=True)  # fail now, not when a user predicts
     return path
 
 
@@ -170,7 +188,10 @@ def read_run(run_dir: Path) -> dict[str, Any]:
             f"{run_dir} has no {MODEL_FILE}: the search did not finish or no trial completed. "
             "Run the search again."
         )
-    return json.loads(run_file.read_text())
+    try:
+        return json.loads(run_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{run_file} cannot be read ({exc}); re-run the search.") from None
 
 
 def load_fitted_model(
@@ -179,8 +200,15 @@ def load_fitted_model(
     """Loads ``model.pt`` with ``weights_only=True`` (no arbitrary unpickling)."""
     import torch
 
-    saved = torch.load(run_dir / MODEL_FILE, weights_only=True)
-    if saved.get("format") != MODEL_FORMAT or saved.get("task") != task.name:
+    try:
+        saved = torch.load(run_dir / MODEL_FILE, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - truncated, foreign or unsafe file
+        reason = " ".join(str(exc).split())[:200]
+        raise UsageError(
+            f"{run_dir / MODEL_FILE} is not a complete fg-automl model ({type(exc).__name__}: {reason}); "
+            "re-run the search."
+        ) from None
+    if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT or saved.get("task") != task.name:
         raise UsageError(
             f"{run_dir / MODEL_FILE} was saved by another version or task "
             f"(format {saved.get('format')}, task {saved.get('task')!r}). Re-run the search."
@@ -214,7 +242,7 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], rows: Sequence[Mappi
             + ", ".join(f"{k} {v:.4f}" for k, v in best["test_metrics"].items()),
             "",
             "```json",
-            json.dumps(_jsonable(best["config"]), indent=2),
+            json.dumps(jsonable(best["config"]), indent=2),
             "```",
         ]
     else:

@@ -19,11 +19,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finegrain_automl.errors import UsageError
 from finegrain_automl.trial import METRIC, TrialPayload, tune_trainable
 
 __all__ = ["SearchProgress", "SearchSettings", "TrialRecord", "run_search", "ray_session"]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,8 +92,9 @@ def _configure_environment(*, local: bool) -> None:
     """Environment Ray reads at import time; set before ``import ray``."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # users' data is often private
     os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # legacy reporter: verbose=0 prints nothing
+    # Ctrl-C stops the search (KeyboardInterrupt) instead of ending it early and refitting.
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     if local:
         # A local instance listens on loopback only.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -108,9 +108,8 @@ class ray_session:  # noqa: N801 - used as a context manager, like open()
     An instance someone else started in this process is used and left running.
     """
 
-    def __init__(self, settings: SearchSettings, *, num_cpus: int | None = None) -> None:
+    def __init__(self, settings: SearchSettings) -> None:
         self.settings = settings
-        self.num_cpus = num_cpus
         self.dashboard_url: str | None = None
         self._started = False
 
@@ -127,12 +126,26 @@ class ray_session:  # noqa: N801 - used as a context manager, like open()
         }
         if self.settings.address is None:
             options |= {
-                "num_cpus": self.num_cpus,
                 "include_dashboard": self.settings.dashboard,
                 "dashboard_host": "127.0.0.1",
             }
-        context = ray.init(address=self.settings.address, **options)
+        else:
+            # Trials may run on other machines: they must not change directory either.
+            options["runtime_env"] = {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}}
+        try:
+            context = ray.init(address=self.settings.address, **options)
+        except (ConnectionError, TimeoutError, RuntimeError) as exc:
+            reason = " ".join(str(exc).split())[:200]
+            raise UsageError(
+                f"Could not join the Ray cluster at --address {self.settings.address}: {reason}. "
+                "Check the address (host:port of the head node, e.g. 10.0.0.5:6379) and that the cluster is up."
+            ) from None
         self._started = True
+        try:
+            _check_resources(self.settings)
+        except UsageError:
+            self.__exit__(None, None, None)
+            raise
         url = getattr(context, "dashboard_url", None)
         self.dashboard_url = f"http://{url}" if url else None
         return self
@@ -142,6 +155,23 @@ class ray_session:  # noqa: N801 - used as a context manager, like open()
             import ray
 
             ray.shutdown()
+
+
+def _check_resources(settings: SearchSettings) -> None:
+    """Fails fast when no node can ever run one trial (Tune would wait forever)."""
+    import ray
+
+    nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+    for kind, wanted, option in (
+        ("CPU", settings.cpus_per_trial, "--cpus-per-trial"),
+        ("GPU", settings.gpus_per_trial, "--gpus-per-trial"),
+    ):
+        largest = max((node.get(kind, 0.0) for node in nodes), default=0.0)
+        if wanted > largest:
+            fix = f"Use {option} {largest:g} or less." if largest else f"No Ray node has a {kind}: drop {option}."
+            raise UsageError(
+                f"{option} {wanted:g} asks for more {kind}s than any Ray node has (largest: {largest:g}). {fix}"
+            )
 
 
 def _concurrency(settings: SearchSettings) -> int:
@@ -187,7 +217,7 @@ def run_search(
             constant_liar=concurrency > 1,
         )
     storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / 'study.db'}")
-    searcher = OptunaSearch(
+    searcher = _fold_aware_searcher(OptunaSearch, folds=settings.folds)(
         space=define_by_run,
         metric=METRIC,
         mode="max",
@@ -228,16 +258,16 @@ def run_search(
     return [_record(result, folds=settings.folds) for result in grid]
 
 
+def _finished_status(result: dict[str, Any], *, folds: int) -> str:
+    """A trial that ended without error: ``completed`` if every fold ran, else ``pruned``."""
+    return "completed" if int(result.get("folds_done", 0)) >= folds else "pruned"
+
+
 def _record(result: Any, *, folds: int) -> TrialRecord:
     metrics = result.metrics or {}
     config = {k: v for k, v in (result.config or {}).items()}
     folds_done = int(metrics.get("folds_done", 0))
-    if result.error is not None:
-        status = "failed"
-    elif folds_done >= folds:
-        status = "completed"
-    else:
-        status = "pruned"
+    status = "failed" if result.error is not None else _finished_status(metrics, folds=folds)
     error = None
     if result.error is not None:
         error = str(result.error).strip().splitlines()[-1][:300] if str(result.error).strip() else type(result.error).__name__
@@ -251,6 +281,25 @@ def _record(result: Any, *, folds: int) -> TrialRecord:
         seconds=metrics.get("time_total_s"),
         error=error,
     )
+
+
+def _fold_aware_searcher(base: type, *, folds: int) -> type:
+    """``OptunaSearch`` that tells Optuna a trial stopped before its last fold
+    was PRUNED (its running mean is only an intermediate value), not COMPLETE
+    with a partial score, as Ray's OptunaSearch does."""
+    import optuna
+
+    class FoldAwareOptunaSearch(base):  # type: ignore[misc, valid-type]
+        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+            if error or not result or _finished_status(result, folds=folds) == "completed":
+                super().on_trial_complete(trial_id, result=result, error=error)
+                return
+            if trial_id in self._completed_trials:
+                return
+            self._ot_study.tell(self._ot_trials[trial_id], None, state=optuna.trial.TrialState.PRUNED)
+            self._completed_trials.add(trial_id)
+
+    return FoldAwareOptunaSearch
 
 
 def _progress_callback(
@@ -290,7 +339,7 @@ def _progress_callback(
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             self.progress.running.discard(trial.trial_id)
             result = trial.last_result or {}
-            if int(result.get("folds_done", 0)) >= self.folds:
+            if _finished_status(result, folds=self.folds) == "completed":
                 self.progress.completed += 1
                 score = result.get(METRIC)
                 best = self.progress.best

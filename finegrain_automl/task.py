@@ -198,6 +198,18 @@ class Task(abc.ABC):
         and those other plugins contribute), to rebuild the architecture by name.
         """
 
+    def check_config(
+        self, *, config: Mapping[str, Any], family: ModelFamily, family_params: Mapping[str, Any]
+    ) -> None:
+        """Called before any trial runs, for extreme and random configurations of
+        the space, to reject values that could never be fit (an unknown loss, a
+        width not divisible by the number of heads).
+
+        Raises:
+            ValueError: The configuration is invalid; the message says why.
+                The default implementation accepts everything.
+        """
+
     def evaluate(self, model: FittedModel, data: Dataset) -> dict[str, float]:
         """Predicts ``data`` with ``model`` and scores it."""
         return self.metrics(data, model.predict(data.features))
@@ -225,6 +237,13 @@ def check_space(space: Space, *, task: Task, families: Mapping[str, ModelFamily]
             path=MODEL_KEY,
         )
     chosen = space.branches(MODEL_KEY)
+    if not chosen:
+        raise SpaceError(
+            f"{source}: {MODEL_KEY}: must be a branch choice of model families, got "
+            f"{dict(space.rows()).get(MODEL_KEY)!r}. Write `{MODEL_KEY}: {{choice: {{<family>: {{...}}}}}}` "
+            f"with families among: {', '.join(sorted(families))}.",
+            path=MODEL_KEY,
+        )
     for name in chosen:
         if name not in families:
             raise SpaceError(
@@ -254,3 +273,72 @@ def check_space(space: Space, *, task: Task, families: Mapping[str, ModelFamily]
                 f"Remove it or use one of: {accepted}.",
                 path=path,
             )
+
+
+#: Random configurations :func:`check_space_values` tries besides the extremes.
+RANDOM_CHECKS = 32
+
+
+def check_space_values(space: Space, *, task: Task, families: Mapping[str, ModelFamily]) -> None:
+    """Asks ``task`` to check extreme and random configurations of ``space``.
+
+    Every choice value is tried, each numeric parameter at its low and its
+    high bound, plus :data:`RANDOM_CHECKS` seeded random configurations, so a
+    space that would make every trial fail is rejected before Ray starts.
+
+    Raises:
+        SpaceError: A configuration the task rejects, with the key path when
+            the task names one.
+    """
+    import optuna
+
+    from finegrain_automl.space import SpaceError, branch_params
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    widest = max(_choice_lengths(space.to_dict()), default=1)
+    configs = [space.sample(_ExtremeTrial(index=i, high=high)) for i in range(widest) for high in (False, True)]
+    sampler = optuna.samplers.RandomSampler(seed=0)
+    study = optuna.create_study(sampler=sampler)
+    configs += [space.sample(study.ask()) for _ in range(RANDOM_CHECKS)]
+    for config in configs:
+        name, params = branch_params(config, MODEL_KEY)
+        try:
+            task.check_config(config=config, family=families[name], family_params=params)
+        except (ValueError, TypeError) as exc:
+            path = getattr(exc, "path", "") or f"{MODEL_KEY}.{name}"
+            shown = ", ".join(f"{k}={v}" for k, v in sorted(config.items()))
+            reason = " ".join(str(exc).split())
+            raise SpaceError(
+                f"{space.source}: {path}: the space allows a configuration that cannot be fit "
+                f"({reason}), got {{{shown}}}. Narrow the space so every combination is valid.",
+                path=path,
+            ) from None
+
+
+def _choice_lengths(raw: Mapping[str, Any]) -> list[int]:
+    """Lengths of every choice list and branch choice in a raw space, at any depth."""
+    lengths = []
+    for node in raw.values():
+        if isinstance(node, Mapping) and "choice" in node:
+            choice = node["choice"]
+            lengths.append(len(choice))
+            if isinstance(choice, Mapping):
+                for branch in choice.values():
+                    lengths += _choice_lengths(branch or {})
+    return lengths
+
+
+class _ExtremeTrial:
+    """Duck-typed Optuna trial: numbers at one bound, the ``index``-th choice."""
+
+    def __init__(self, *, index: int, high: bool) -> None:
+        self.index, self.high = index, high
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        return choices[self.index % len(choices)]
+
+    def suggest_int(self, name: str, low: int, high: int, **_: Any) -> int:
+        return high if self.high else low
+
+    def suggest_float(self, name: str, low: float, high: float, **_: Any) -> float:
+        return high if self.high else low

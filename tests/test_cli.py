@@ -124,6 +124,11 @@ def test_column_that_cannot_be_encoded(output: Path, tmp_path: Path) -> None:
         ("batch_size: {choice: []}\n", ["batch_size", "at least one value"]),
         ("colour: {choice: [red, blue]}\n", ["colour", "does not use this key"]),
         ("model: {choice: {resmlp: {width: {int: [8, 16]}}}}\n", ["model.resmlp.width", "hidden"]),
+        ("model: {choice: [resmlp, bogus]}\n", ["model", "branch choice"]),
+        ("imbalance: {choice: {smote: null}}\n", ["imbalance", "not a known strategy", "cannot be fit"]),
+        ("epochs: {int: [0, 3]}\n", ["epochs", "at least 1"]),
+        ("model: {choice: {ft_transformer: {d_token: 24, n_heads: {choice: [4, 16]}}}}\n",
+         ["model.ft_transformer", "cannot be fit", "n_heads"]),
     ],
 )
 def test_invalid_space(output: Path, tmp_path: Path, space: str, fragments: list[str]) -> None:
@@ -135,6 +140,34 @@ def test_invalid_space(output: Path, tmp_path: Path, space: str, fragments: list
 
 def test_bad_option_value(output: Path) -> None:
     _assert_clean_failure(_search(output, "--task", "fraud", "--folds", "1"), output, "--folds")
+
+
+def test_drop_or_target_without_data(output: Path) -> None:
+    _assert_clean_failure(_search(output, "--task", "fraud", "--drop", "amount"), output, "--drop", "--data")
+    _assert_clean_failure(_search(output, "--task", "fraud", "--target", "x"), output, "--target", "--data")
+
+
+def test_ray_client_address_is_rejected_with_the_alternative(output: Path) -> None:
+    result = _search(output, "--task", "fraud", "--address", "ray://head:10001")
+    _assert_clean_failure(result, output, "ray://", "host:port")
+
+
+def test_output_that_is_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "runs.txt"
+    target.write_text("keep me")
+    result = runner.invoke(app, ["search", "--task", "fraud", "--output", str(target), "--no-dashboard"])
+    assert result.exit_code == 2 and "is a file" in result.output and "Traceback" not in result.output
+    assert target.read_text() == "keep me"
+
+
+@pytest.mark.ray
+def test_more_gpus_than_the_machine_has(output: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU; the check needs a CPU-only machine")
+    result = _search(output, "--task", "fraud", "--gpus-per-trial", "1", "--trials", "1")
+    _assert_clean_failure(result, output, "--gpus-per-trial 1", "GPU")
 
 
 def test_predict_on_a_folder_that_is_not_a_run(tmp_path: Path) -> None:

@@ -166,6 +166,19 @@ def test_default_space_key_the_family_does_not_accept_disables_only_that_task() 
     assert "model.mlp.depth" in error and "no hyperparameter 'depth'" in error and "hidden" in error
 
 
+class _Misspelled:
+    @hookimpl
+    def fg_automl_task(self):  # the hook is fg_automl_tasks
+        return [ToyTask()]
+
+
+def test_misspelled_hook_is_reported() -> None:
+    registry = make_registry(plugins=[("typo", _Misspelled()), ("toy", _Tasks())], autoload=False)
+    assert "fg_automl_task" in registry.plugins["typo"].errors[0]
+    assert "spelling" in registry.plugins["typo"].errors[0]
+    assert "toy" in registry.tasks
+
+
 class _NotATask:
     @hookimpl
     def fg_automl_tasks(self):

@@ -38,6 +38,12 @@ class _Observer:
         self.calls.append(("fg_automl_search_end", summary))
 
 
+class _RaisingObserver:
+    @hookimpl
+    def fg_automl_trial_result(self, trial: dict) -> None:
+        raise RuntimeError("a broken notifier must not stop the search")
+
+
 class _ToyPlugin:
     @hookimpl
     def fg_automl_tasks(self):
@@ -54,7 +60,9 @@ def _ray_is_shut_down():
 
 def test_tiny_search_ranks_refits_saves_and_predicts(tmp_path: Path) -> None:
     observer = _Observer()
-    registry = make_registry(plugins=[("toy", _ToyPlugin()), ("observer", observer)], autoload=False)
+    registry = make_registry(
+        plugins=[("toy", _ToyPlugin()), ("observer", observer), ("raising", _RaisingObserver())], autoload=False
+    )
     settings = SearchSettings(trials=3, folds=2, time_budget_s=300, concurrency=2, dashboard=False)
     prepared = prepare_search(registry, task_name="toy", settings=settings, data=DataOptions())
     summary = run_prepared_search(prepared, registry, output=tmp_path / "runs")
@@ -78,6 +86,10 @@ def test_tiny_search_ranks_refits_saves_and_predicts(tmp_path: Path) -> None:
     # The Optuna study is in SQLite inside the run directory and saw every trial.
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{run_dir / 'study.db'}")
     assert len(study.trials) == 3
+    states = [t.state for t in study.trials]
+    # Trials ASHA stopped before their last fold are PRUNED, not COMPLETE with a partial score.
+    assert states.count(optuna.trial.TrialState.COMPLETE) == trials["completed"]
+    assert states.count(optuna.trial.TrialState.PRUNED) == trials["pruned"]
     for name in ("run.json", "space.yaml", "leaderboard.json", "report.md", "tune"):
         assert (run_dir / name).exists(), name
 
@@ -90,6 +102,12 @@ def test_tiny_search_ranks_refits_saves_and_predicts(tmp_path: Path) -> None:
     assert len(predictions) == 25
     assert predictions["probability"].between(0, 1).all()
     assert set(predictions["label"]) <= {0, 1}
+
+    # Predicting the held-out test rows from a file reproduces the reported test F1.
+    test_rows = prepared.data.take(prepared.splits.test)
+    test_rows.features.to_csv(tmp_path / "test.csv", index=False)
+    on_test = predict(registry, run_dir=run_dir, data_path=tmp_path / "test.csv")
+    assert prepared.task.metrics(test_rows, on_test)["f1"] == pytest.approx(best["test_f1"])
 
     names = [name for name, _ in observer.calls]
     assert names[0] == "fg_automl_search_start" and names[-1] == "fg_automl_search_end"

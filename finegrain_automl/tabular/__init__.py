@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from finegrain_automl.tabular._binary import (
         TabularBinaryModel,
         binary_labels,
+        check_binary_config,
         fit_binary_classifier,
         load_binary_classifier,
     )
@@ -69,6 +70,7 @@ __all__ = [
     "best_f1_threshold",
     "binary_labels",
     "binary_metrics",
+    "check_binary_config",
     "build_ft_transformer",
     "build_resmlp",
     "fit_binary_classifier",
@@ -81,6 +83,7 @@ __all__ = [
 _LAZY = {
     "TabularBinaryModel": "_binary",
     "binary_labels": "_binary",
+    "check_binary_config": "_binary",
     "fit_binary_classifier": "_binary",
     "load_binary_classifier": "_binary",
     "best_f1_threshold": "_metrics",

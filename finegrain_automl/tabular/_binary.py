@@ -14,7 +14,9 @@ from torch import nn
 from finegrain_automl.data import Dataset
 from finegrain_automl.errors import UsageError
 from finegrain_automl.tabular._config import BinaryTrainingConfig
+from finegrain_automl.tabular._io import _native
 from finegrain_automl.tabular._metrics import DEFAULT_THRESHOLD, best_f1_threshold
+from finegrain_automl.tabular._models import TabularSpec
 from finegrain_automl.tabular._preprocess import TabularPreprocessor
 from finegrain_automl.tabular._training import (
     BinaryClassifierModule,
@@ -330,6 +332,10 @@ def _cross_fitted_threshold(
     return best_f1_threshold(target, out_of_fold), "cross-fitted"
 
 
-def _native(value: Any) -> Any:
-    """Returns a numpy scalar as the matching Python value."""
-    return value.item() if isinstance(value, np.generic) else value
+def check_binary_config(
+    *, config: Mapping[str, Any], family: ModelFamily, family_params: Mapping[str, Any]
+) -> None:
+    """Raises if ``config`` could never be fit: bad training values, or a family
+    that cannot be built with ``family_params`` (checked on a tiny input)."""
+    BinaryTrainingConfig.from_config(config)
+    family.build(TabularSpec(n_numeric=2, cardinalities=(3,)), **family_params)

@@ -97,6 +97,8 @@ def table_dataset(
         DataError: The target or a column cannot be used.
     """
     name = source_name
+    if not require_target:  # rows to predict need not carry the columns training ignored
+        drop_columns = tuple(c for c in drop_columns if c in frame.columns)
     frame = _drop_columns(frame, drop_columns, name)
     target_name = target
     info: dict[str, Any] = {

@@ -67,6 +67,13 @@ class FraudTask(Task):
             config=config, family=family, family_params=family_params, train=train, context=context
         )
 
+    def check_config(
+        self, *, config: Mapping[str, Any], family: ModelFamily, family_params: Mapping[str, Any]
+    ) -> None:
+        from finegrain_automl.tabular import check_binary_config
+
+        check_binary_config(config=config, family=family, family_params=family_params)
+
     def metrics(self, data: Dataset, predictions: pd.DataFrame) -> dict[str, float]:
         from finegrain_automl.tabular import binary_metrics
 

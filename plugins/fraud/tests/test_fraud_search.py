@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import time
@@ -85,6 +86,8 @@ def test_search_joins_an_existing_ray_instance_with_address(transactions: Path, 
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
     cluster = subprocess.Popen([sys.executable, "-c", _CLUSTER, str(stop)], stdout=subprocess.PIPE, text=True, env=env)
     try:
+        ready, _, _ = select.select([cluster.stdout], [], [], 120)
+        assert ready, "the Ray instance did not start within 120 s"
         address = cluster.stdout.readline().strip()
         assert address.startswith("127.0.0.1:"), address
         result = _search("--data", str(transactions / "train.csv"), "--output", str(tmp_path / "runs"),
