@@ -67,7 +67,7 @@ def search(
     target: Annotated[str | None, typer.Option(help="Label column of --data.")] = None,
     drop: Annotated[list[str] | None, typer.Option(help="Column of --data to ignore (repeatable).")] = None,
     space: Annotated[Path | None, typer.Option(help="YAML search space replacing the task's default.")] = None,
-    trials: Annotated[int, typer.Option(help="Number of configurations to try.")] = 20,
+    trials: Annotated[int, typer.Option(help="Number of configurations to try (the time budget may stop earlier).")] = 40,
     time_budget: Annotated[float, typer.Option(help="Seconds for the search; 0 means no limit.")] = 180.0,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed for splits, sampler and training.")] = 0,

@@ -29,7 +29,7 @@ __all__ = ["SearchProgress", "SearchSettings", "TrialRecord", "run_search", "ray
 class SearchSettings:
     """How a search runs. Every field is a CLI option of ``fg-automl search``."""
 
-    trials: int = 20
+    trials: int = 40
     time_budget_s: float | None = 180.0
     folds: int = 5
     seed: int = 0
