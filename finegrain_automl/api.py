@@ -252,6 +252,7 @@ def _search_and_refit(
             **prepared.data.info,
         },
         "settings": settings.to_dict(),
+        "leaderboard_metrics": list(task.leaderboard_metrics),
         "dashboard_url": progress.dashboard_url,
         "best": None,
     }
@@ -291,7 +292,7 @@ def _search_and_refit(
             f"No trial completed all {settings.folds} folds ({counts['pruned']} pruned, {counts['failed']} failed); "
             f"partial results are in {run_dir}.{cause}"
         )
-    summary["best"] = {k: rows[0][k] for k in ("trial_id", "config", "cv_f1_mean", "cv_f1_std")}
+    summary["best"] = {k: rows[0][k] for k in ("trial_id", "config", "cv_f1_mean", "cv_f1_std", "cv_metrics")}
     progress.phase = "refitting the winner on all development rows"
     remote_refit = ray.remote(num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial)(results.refit)
     refit = ray.get(

@@ -160,15 +160,17 @@ def _short_config(config: dict[str, Any]) -> str:
 
 def _print_summary(summary: dict[str, Any]) -> None:
     table = Table(title=f"Leaderboard: {summary['task']} (top 10 by mean CV F1)")
-    for column in ("rank", "model", "CV F1", "± std", "trial"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("config (all keys in leaderboard.csv)", overflow="ellipsis", no_wrap=True, max_width=70)
+    extra = summary.get("leaderboard_metrics", [])
+    for column in ("rank", "model", "CV F1", "± std", *(f"CV {name}" for name in extra), "trial"):
+        table.add_column(column, no_wrap=True, min_width=max(len(column), 6))
+    table.add_column("config (all of it in leaderboard.csv)", overflow="ellipsis", no_wrap=True, max_width=60)
     for row in summary["leaderboard"]:
         table.add_row(
             str(row["rank"]),
-            str(row["model"]),
+            str(row["model"]).replace("_transformer", "_transf."),
             f"{row['cv_f1_mean']:.4f}",
             f"{row['cv_f1_std']:.4f}",
+            *(f"{row['cv_metrics'].get(f'cv_{name}', float('nan')):.4f}" for name in extra),
             row["trial_id"],
             _short_config({k: v for k, v in row["config"].items() if k != "model"}),
         )

@@ -114,6 +114,7 @@ def leaderboard_rows(records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
                 "model": record.config.get(MODEL_KEY),
                 "cv_f1_mean": record.cv_f1,
                 "cv_f1_std": record.cv_f1_std,
+                "cv_metrics": dict(record.cv_metrics),
                 "folds": record.folds_done,
                 "seconds": record.seconds,
                 "config": dict(sorted(record.config.items())),
@@ -126,12 +127,17 @@ def write_leaderboard(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     """Writes ``leaderboard.csv`` (one column per hyperparameter) and ``.json``."""
     write_json(run_dir / "leaderboard.json", list(rows))
     keys = sorted({k for row in rows for k in row["config"]} - {MODEL_KEY})
+    metric_keys = sorted({k for row in rows for k in row["cv_metrics"]})
     fixed = ["rank", "trial_id", "model", "cv_f1_mean", "cv_f1_std", "folds", "seconds"]
     with _atomic(run_dir / "leaderboard.csv") as tmp, tmp.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(fixed + keys)
+        writer.writerow(fixed + metric_keys + keys)
         for row in rows:
-            writer.writerow([row[k] for k in fixed] + [row["config"].get(k, "") for k in keys])
+            writer.writerow(
+                [row[k] for k in fixed]
+                + [row["cv_metrics"].get(k, "") for k in metric_keys]
+                + [row["config"].get(k, "") for k in keys]
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,10 +253,18 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], rows: Sequence[Mappi
         ]
     else:
         lines.append("No trial completed every fold; nothing was refit.")
-    lines += ["", "## Leaderboard (top 10)", "", "| rank | model | CV F1 | std | trial |", "|---|---|---|---|---|"]
+    extra = sorted({k for row in rows for k in row["cv_metrics"]})
+    lines += [
+        "",
+        "## Leaderboard (top 10)",
+        "",
+        "| rank | model | CV F1 | std | " + "".join(f"{k} | " for k in extra) + "trial |",
+        "|---" * (5 + len(extra)) + "|",
+    ]
     for row in rows[:10]:
+        cells = "".join(f"{row['cv_metrics'].get(k, float('nan')):.4f} | " for k in extra)
         lines.append(
             f"| {row['rank']} | {row['model']} | {row['cv_f1_mean']:.4f} | "
-            f"{row['cv_f1_std']:.4f} | {row['trial_id']} |"
+            f"{row['cv_f1_std']:.4f} | {cells}{row['trial_id']} |"
         )
     (run_dir / "report.md").write_text("\n".join(lines) + "\n")

@@ -57,6 +57,7 @@ class TrialRecord:
     folds_done: int = 0
     cv_f1: float | None = None
     cv_f1_std: float | None = None
+    cv_metrics: dict[str, float] = field(default_factory=dict)
     seconds: float | None = None
     error: str | None = None
 
@@ -278,6 +279,7 @@ def _record(result: Any, *, folds: int) -> TrialRecord:
         folds_done=folds_done,
         cv_f1=metrics.get(METRIC),
         cv_f1_std=metrics.get("cv_f1_std"),
+        cv_metrics={k: v for k, v in metrics.items() if k.startswith("cv_") and k not in (METRIC, "cv_f1_std")},
         seconds=metrics.get("time_total_s"),
         error=error,
     )

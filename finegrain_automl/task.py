@@ -143,12 +143,15 @@ class Task(abc.ABC):
             branch, as dotted paths (``"lr"``, ``"loss"``,
             ``"loss.focal.gamma"``). Anything else is rejected up front.
         stratified: Whether folds are stratified by the target.
+        leaderboard_metrics: Metrics of :meth:`metrics` besides ``f1`` that the
+            terminal leaderboard shows (averaged over folds), e.g. ``("auroc",)``.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     hyperparameters: ClassVar[frozenset[str]] = frozenset()
     stratified: ClassVar[bool] = True
+    leaderboard_metrics: ClassVar[tuple[str, ...]] = ()
 
     @abc.abstractmethod
     def model_families(self) -> Mapping[str, ModelFamily]:

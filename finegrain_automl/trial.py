@@ -73,22 +73,26 @@ class FoldResult:
     seconds: float
     cv_f1: float
     cv_f1_std: float
+    cv_means: dict[str, float]
 
 
 def cross_validate(payload: TrialPayload, config: Mapping[str, Any]) -> Iterator[FoldResult]:
     """Fits and scores ``config`` on each fold in turn, yielding after each."""
     scores: list[float] = []
+    history: list[dict[str, float]] = []
     for fold, (train_rows, valid_rows) in enumerate(payload.folds):
         started = time.perf_counter()
         model = payload.fit(config, train_rows, fold=fold)
         metrics = payload.task.evaluate(model, payload.data.take(valid_rows))
         scores.append(float(metrics["f1"]))
+        history.append({k: float(v) for k, v in metrics.items()})
         yield FoldResult(
             fold=fold,
             metrics=metrics,
             seconds=time.perf_counter() - started,
             cv_f1=float(np.mean(scores)),
             cv_f1_std=float(np.std(scores)),
+            cv_means={k: float(np.nanmean([h.get(k, np.nan) for h in history])) for k in history[0]},
         )
 
 
@@ -108,5 +112,7 @@ def tune_trainable(config: dict[str, Any], payload: TrialPayload) -> None:
                 "folds_done": result.fold + 1,
                 "fold_f1": float(result.metrics["f1"]),
                 "fold_seconds": result.seconds,
+                # The task's other metrics, averaged over the folds so far (cv_auroc, cv_brier...).
+                **{f"cv_{k}": v for k, v in result.cv_means.items() if k != "f1"},
             }
         )

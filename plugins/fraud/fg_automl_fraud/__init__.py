@@ -36,6 +36,7 @@ class FraudTask(Task):
     name = "fraud"
     description = "Card-fraud detection: F1 of the fraud class, threshold tuned on training data."
     hyperparameters = TABULAR_HYPERPARAMETERS
+    leaderboard_metrics = ("auroc", "average_precision")
 
     def model_families(self) -> Mapping[str, ModelFamily]:
         return dict(TABULAR_FAMILIES)
