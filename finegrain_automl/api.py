@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,7 @@ class PreparedSearch:
     splits: Any
     settings: SearchSettings
     drop_columns: tuple[str, ...] = ()
+    data_options: dict[str, str] = field(default_factory=dict)
 
 
 def _validate_settings(settings: SearchSettings) -> None:
@@ -156,7 +157,8 @@ def prepare_search(
     check_space(space, task=task, families=families)
     check_space_values(space, task=task, families=families)
     if data.path is None:
-        for given, option in ((data.target, "--target"), (data.drop_columns, "--drop")):
+        given_options = [(value, f"--{key.replace('_', '-')}") for key, value in (data.options or {}).items()]
+        for given, option in [(data.target, "--target"), (data.drop_columns, "--drop"), *given_options]:
             if given:
                 raise UsageError(
                     f"{option} only applies with --data FILE; the built-in data set has its own columns. "
@@ -191,6 +193,7 @@ def prepare_search(
         splits=splits,
         settings=settings,
         drop_columns=data.drop_columns,
+        data_options=dict(data.options or {}),
     )
 
 
@@ -249,6 +252,7 @@ def _search_and_refit(
             "test_rows": len(prepared.splits.test),
             "positive_label": prepared.data.positive_label,
             "drop_columns": list(prepared.drop_columns),
+            "options": dict(prepared.data_options),
             **prepared.data.info,
         },
         "settings": settings.to_dict(),
@@ -323,6 +327,7 @@ def predict(registry: Registry, *, run_dir: Path, data_path: Path) -> pd.DataFra
             target=target,
             require_target=False,
             drop_columns=tuple(run["data"].get("drop_columns", ())),
+            options=dict(run["data"].get("options", {})),
         )
     )
     return model.predict(dataset.features)

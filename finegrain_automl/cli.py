@@ -66,6 +66,9 @@ def search(
     data: Annotated[Path | None, typer.Option(help="CSV or Parquet file; default: the task's built-in data.")] = None,
     target: Annotated[str | None, typer.Option(help="Label column of --data.")] = None,
     drop: Annotated[list[str] | None, typer.Option(help="Column of --data to ignore (repeatable).")] = None,
+    text_column: Annotated[
+        str | None, typer.Option(help="Text column of --data (text tasks); default: the task's.")
+    ] = None,
     space: Annotated[Path | None, typer.Option(help="YAML search space replacing the task's default.")] = None,
     trials: Annotated[int, typer.Option(help="Number of configurations to try (the time budget may stop earlier).")] = 40,
     time_budget: Annotated[float, typer.Option(help="Seconds for the search; 0 means no limit.")] = 180.0,
@@ -108,7 +111,12 @@ def search(
             registry,
             task_name=task,
             settings=settings,
-            data=DataOptions(path=data, target=target, drop_columns=tuple(drop or ())),
+            data=DataOptions(
+                path=data,
+                target=target,
+                drop_columns=tuple(drop or ()),
+                options={"text_column": text_column} if text_column else {},
+            ),
             space_path=space,
         )
     summary = run_prepared_search(prepared, registry, output=output, view=_live_view)
