@@ -31,6 +31,7 @@ from finegrain_automl.task import Task, check_space, check_space_values
 __all__ = [
     "DataOptions",
     "NoCompletedTrialError",
+    "SearchInterrupted",
     "check_output",
     "make_payload",
     "predict",
@@ -43,6 +44,10 @@ ProgressView = Callable[[SearchProgress], AbstractContextManager[Any]]
 
 class NoCompletedTrialError(FgAutomlError):
     """The search ended without any trial finishing every fold."""
+
+
+class SearchInterrupted(FgAutomlError):
+    """The user stopped the search (Ctrl-C); finished trials are ranked and saved."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +78,12 @@ class PreparedSearch:
 def _validate_settings(settings: SearchSettings) -> None:
     checks = [
         (settings.trials >= 1, f"--trials must be at least 1, got {settings.trials}. Use --trials 1 or more."),
+        (settings.seed >= 0, f"--seed cannot be negative, got {settings.seed}. Use 0 or a positive integer."),
+        (
+            settings.address is not None or settings.cpus_per_trial <= (os.cpu_count() or 1),
+            f"--cpus-per-trial {settings.cpus_per_trial:g} asks for more CPUs than this machine has "
+            f"({os.cpu_count()}). Use --cpus-per-trial {os.cpu_count()} or less.",
+        ),
         (settings.folds >= 2, f"--folds must be at least 2, got {settings.folds}. Use --folds 2 or more."),
         (
             settings.time_budget_s is None or settings.time_budget_s > 0,
@@ -106,6 +117,15 @@ def _validate_settings(settings: SearchSettings) -> None:
     for ok, message in checks:
         if not ok:
             raise UsageError(message)
+    if settings.address is None and settings.gpus_per_trial > 0:
+        import torch
+
+        if settings.gpus_per_trial > torch.cuda.device_count():
+            raise UsageError(
+                f"--gpus-per-trial {settings.gpus_per_trial:g} asks for more GPUs than this machine has "
+                f"({torch.cuda.device_count()}). "
+                + ("Drop --gpus-per-trial." if not torch.cuda.device_count() else f"Use at most {torch.cuda.device_count()}.")
+            )
 
 
 def check_output(output: Path) -> Path:
@@ -155,7 +175,6 @@ def prepare_search(
     families = dict(registry.families[task_name])
     space = load_space(space_path) if space_path is not None else task.default_space()
     check_space(space, task=task, families=families)
-    check_space_values(space, task=task, families=families)
     if data.path is None:
         given_options = [(value, f"--{key.replace('_', '-')}") for key, value in (data.options or {}).items()]
         for given, option in [(data.target, "--target"), (data.drop_columns, "--drop"), *given_options]:
@@ -177,6 +196,7 @@ def prepare_search(
             )
         )
         source = str(path)
+    check_space_values(space, task=task, families=families)  # after the data: its errors are cheaper to find
     splits = make_splits(
         dataset,
         n_folds=settings.folds,
@@ -216,8 +236,16 @@ def run_prepared_search(
     from finegrain_automl.search import ray_session
 
     output = check_output(output)
+    info = prepared.data.info
+    target = f", target {info['target']!r}" if "target" in info else ""
     progress = SearchProgress(
-        total=prepared.settings.trials, folds=prepared.settings.folds, time_budget_s=prepared.settings.time_budget_s
+        total=prepared.settings.trials,
+        folds=prepared.settings.folds,
+        time_budget_s=prepared.settings.time_budget_s,
+        data_description=(
+            f"{prepared.data_source}{target}; {len(prepared.data)} rows, {len(prepared.splits.test)} held out "
+            f"for the final test, {prepared.settings.folds}-fold CV on the rest"
+        ),
     )
     started = time.monotonic()
     with (view(progress) if view else contextlib.nullcontext()), ray_session(prepared.settings) as session:
@@ -256,6 +284,7 @@ def _search_and_refit(
             **prepared.data.info,
         },
         "settings": settings.to_dict(),
+        "versions": _versions(),
         "leaderboard_metrics": list(task.leaderboard_metrics),
         "dashboard_url": progress.dashboard_url,
         "best": None,
@@ -265,26 +294,26 @@ def _search_and_refit(
     progress.started = time.monotonic()
     registry.notify("fg_automl_search_start", task_name=task.name, run_dir=run_dir, settings=settings.to_dict())
     payload = make_payload(prepared)
-    records = run_search(
-        payload=payload,
-        define_by_run=prepared.space.define_by_run(),
-        settings=settings,
-        run_dir=run_dir,
-        progress=progress,
-        on_result=lambda trial: registry.notify(
-            "fg_automl_trial_result", task_name=task.name, run_dir=run_dir, trial=trial
-        ),
-    )
-    rows = results.leaderboard_rows(records)
-    results.write_leaderboard(run_dir, rows)
-    summary["trials"] = {
-        "total": len(records),
-        "completed": sum(r.status == "completed" for r in records),
-        "pruned": sum(r.status == "pruned" for r in records),
-        "failed": sum(r.status == "failed" for r in records),
-    }
-    summary["errors"] = sorted({r.error for r in records if r.error})[:5]
-    summary["leaderboard"] = rows[:10]
+    try:
+        records = run_search(
+            payload=payload,
+            define_by_run=prepared.space.define_by_run(),
+            settings=settings,
+            run_dir=run_dir,
+            progress=progress,
+            on_result=lambda trial: registry.notify(
+                "fg_automl_trial_result", task_name=task.name, run_dir=run_dir, trial=trial
+            ),
+        )
+    except KeyboardInterrupt:
+        rows = _tally(run_dir, summary, list(progress.records.values()))
+        summary["interrupted"] = True
+        _finish(run_dir, summary, started=progress.started)
+        raise SearchInterrupted(
+            f"Interrupted: {len(rows)} trials that completed every fold are ranked in "
+            f"{run_dir / 'leaderboard.csv'}; no model was refit. Run the search again for a model."
+        ) from None
+    rows = _tally(run_dir, summary, records)
     if not rows:
         _finish(run_dir, summary, started=progress.started)
         counts = summary["trials"]
@@ -305,6 +334,36 @@ def _search_and_refit(
         )
     )
     return run_dir, summary, refit
+
+
+def _versions() -> dict[str, str]:
+    """Versions of the packages a result depends on, to repeat it later."""
+    import importlib.metadata
+
+    names = ["finegrain-automl", "torch", "pytorch-lightning", "ray", "optuna"]
+    names += sorted({ep.dist.name for ep in importlib.metadata.entry_points(group="finegrain_automl") if ep.dist})
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _tally(run_dir: Path, summary: dict[str, Any], records: list[Any]) -> list[dict[str, Any]]:
+    """Ranks the finished trials, writes the leaderboard, and counts outcomes."""
+    rows = results.leaderboard_rows(records)
+    results.write_leaderboard(run_dir, rows)
+    summary["trials"] = {
+        "total": len(records),
+        "completed": sum(r.status == "completed" for r in records),
+        "pruned": sum(r.status == "pruned" for r in records),
+        "failed": sum(r.status == "failed" for r in records),
+    }
+    summary["errors"] = sorted({r.error for r in records if r.error})[:5]
+    summary["leaderboard"] = rows[:10]
+    return rows
 
 
 def _finish(run_dir: Path, summary: dict[str, Any], *, started: float) -> None:

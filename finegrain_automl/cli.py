@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import threading
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,8 +42,13 @@ def _user_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from finegrain_automl.api import SearchInterrupted
+
         try:
             return func(*args, **kwargs)
+        except SearchInterrupted as exc:
+            err.print(f"[yellow]{exc}[/]", highlight=False, soft_wrap=True)
+            raise typer.Exit(130) from None
         except FgAutomlError as exc:
             message = " ".join(str(exc).split())
             err.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
@@ -64,16 +71,20 @@ def _registry() -> Any:
 def search(
     task: Annotated[str, typer.Option("--task", "-t", help="Task to search (see `fg-automl plugins`).")],
     data: Annotated[Path | None, typer.Option(help="CSV or Parquet file; default: the task's built-in data.")] = None,
-    target: Annotated[str | None, typer.Option(help="Label column of --data.")] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Label column of --data; default: the task's usual name (see its README).")
+    ] = None,
     drop: Annotated[list[str] | None, typer.Option(help="Column of --data to ignore (repeatable).")] = None,
     text_column: Annotated[
         str | None, typer.Option(help="Text column of --data (text tasks); default: the task's.")
     ] = None,
     space: Annotated[Path | None, typer.Option(help="YAML search space replacing the task's default.")] = None,
     trials: Annotated[int, typer.Option(help="Number of configurations to try (the time budget may stop earlier).")] = 40,
-    time_budget: Annotated[float, typer.Option(help="Seconds for the search; 0 means no limit.")] = 180.0,
+    time_budget: Annotated[
+        float, typer.Option(help="Seconds for the trials (Ray start-up and the refit come on top); 0: no limit.")
+    ] = 180.0,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
-    seed: Annotated[int, typer.Option(help="Seed for splits, sampler and training.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed for splits, sampler and training (0 or more).")] = 0,
     cpus_per_trial: Annotated[float, typer.Option(help="CPUs each trial reserves.")] = 1.0,
     gpus_per_trial: Annotated[float, typer.Option(help="GPUs each trial reserves (fractions allowed).")] = 0.0,
     concurrency: Annotated[int | None, typer.Option(help="Trials at once; default: as many as resources allow.")] = None,
@@ -130,17 +141,48 @@ def search(
 
 @contextmanager
 def _live_view(progress: Any) -> Any:
-    with Live(get_renderable=lambda: _render_progress(progress), console=err, refresh_per_second=2, transient=True):
+    """A live panel on a terminal; elsewhere (logs, CI) a status line every 30 s."""
+    if err.is_terminal:
+        with Live(get_renderable=lambda: _render_progress(progress), console=err, refresh_per_second=2,
+                  transient=True):
+            yield
+        return
+    stop = threading.Event()
+
+    def report() -> None:
+        if not stop.wait(5):  # errors at start-up stay one line
+            err.print(f"Data: {progress.data_description}", highlight=False, soft_wrap=True)
+        while not stop.wait(30):
+            best = f"{progress.best.cv_f1:.4f}" if progress.best else "-"
+            err.print(
+                f"[{time.monotonic() - progress.launched:.0f} s] {progress.phase}: {progress.completed} completed, "
+                f"{len(progress.running)} running, {progress.pruned} pruned, {progress.failed} failed; "
+                f"best CV F1 {best}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+    thread = threading.Thread(target=report, daemon=True)
+    thread.start()
+    try:
         yield
+    finally:
+        stop.set()
 
 
 def _render_progress(progress: Any) -> Panel:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
-    budget = "none" if progress.remaining is None else f"{progress.remaining:.0f} s left"
+    if progress.remaining is None:
+        budget = "no time budget"
+    elif progress.phase == "searching":
+        budget = f"search budget: {progress.remaining:.0f} s left"
+    else:
+        budget = f"search budget: {progress.time_budget_s:.0f} s"
+    table.add_row("Data", progress.data_description)
     table.add_row("Phase", progress.phase)
-    table.add_row("Elapsed", f"{progress.elapsed:.0f} s (budget: {budget})")
+    table.add_row("Elapsed", f"{time.monotonic() - progress.launched:.0f} s ({budget})")
     table.add_row(
         "Trials",
         f"{progress.completed} completed, {len(progress.running)} running, "
@@ -167,32 +209,36 @@ def _short_config(config: dict[str, Any]) -> str:
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
-    table = Table(title=f"Leaderboard: {summary['task']} (top 10 by mean CV F1)")
     extra = summary.get("leaderboard_metrics", [])
+    wide = out.width >= 140  # room for each configuration beside its scores
+    table = Table(title=f"Leaderboard: {summary['task']} (top 10 by mean CV F1)")
     for column in ("rank", "model", "CV F1", "± std", *(f"CV {name}" for name in extra), "trial"):
-        table.add_column(column, no_wrap=True, min_width=max(len(column), 6))
-    table.add_column("config (all of it in leaderboard.csv)", overflow="ellipsis", no_wrap=True, max_width=60)
+        table.add_column(column, justify="left" if column in ("model", "trial") else "right")
+    if wide:
+        table.add_column("config (all of it in leaderboard.csv)", overflow="ellipsis", no_wrap=True)
     for row in summary["leaderboard"]:
+        config = _short_config({k: v for k, v in row["config"].items() if k != "model"})
         table.add_row(
             str(row["rank"]),
-            str(row["model"]).replace("_transformer", "_transf."),
+            str(row["model"]),
             f"{row['cv_f1_mean']:.4f}",
             f"{row['cv_f1_std']:.4f}",
             *(f"{row['cv_metrics'].get(f'cv_{name}', float('nan')):.4f}" for name in extra),
             row["trial_id"],
-            _short_config({k: v for k, v in row["config"].items() if k != "model"}),
+            *([config] if wide else []),
         )
     out.print(table)
     best, trials = summary["best"], summary["trials"]
-    metrics = ", ".join(f"{k} {v:.4f}" for k, v in best["test_metrics"].items())
+    others = ", ".join(f"{k} {v:.4f}" for k, v in best["test_metrics"].items() if k != "f1")
     out.print(
         f"Trials: {trials['completed']} completed, {trials['pruned']} pruned, {trials['failed']} failed "
         f"in {summary['elapsed_s']:.0f} s."
     )
     out.print(f"Winner: [bold]{best['config']['model']}[/], CV F1 {best['cv_f1_mean']:.4f} ± {best['cv_f1_std']:.4f}")
-    out.print(f"Test F1 of the refit winner: [bold green]{best['test_f1']:.4f}[/] ({metrics})")
-    out.print(f"Run directory: {summary['run_dir']}")
-    out.print(f"Apply it: fg-automl predict --run {summary['run_dir']} --data FILE")
+    out.print(f"Winner's configuration: {_short_config(best['config'])}", soft_wrap=True)
+    out.print(f"Test F1 of the refit winner: [bold green]{best['test_f1']:.4f}[/] ({others})")
+    out.print(f"Run directory: {summary['run_dir']}", soft_wrap=True)
+    out.print(f"Apply it: fg-automl predict --run {summary['run_dir']} --data FILE", soft_wrap=True)
 
 
 @app.command()
@@ -202,11 +248,11 @@ def predict(
     data: Annotated[Path, typer.Option("--data", help="CSV or Parquet file with the rows to predict.")],
     output: Annotated[Path | None, typer.Option(help="Where to write predictions (CSV); default: stdout.")] = None,
 ) -> None:
-    """Apply a run's refit model to new rows: writes label and probability."""
+    """Apply a run's refit model to new rows: writes row (position in the file), label and probability."""
     from finegrain_automl.api import predict as predict_rows
 
     with err.status("Predicting..."):
-        frame = predict_rows(_registry(), run_dir=run, data_path=data)
+        frame = predict_rows(_registry(), run_dir=run, data_path=data)[["label", "probability"]]
     if output is None:
         frame.to_csv(sys.stdout, index_label="row")
         return
@@ -245,12 +291,13 @@ def space_show(
 ) -> None:
     """Print a task's search space (checked against the task)."""
     from finegrain_automl.space import load_space
-    from finegrain_automl.task import check_space
+    from finegrain_automl.task import check_space, check_space_values
 
     registry = _registry()
     task_obj = registry.task(task)
     loaded = load_space(space) if space is not None else task_obj.default_space()
     check_space(loaded, task=task_obj, families=registry.families[task])
+    check_space_values(loaded, task=task_obj, families=registry.families[task])
     table = Table(title=f"Search space of {task} ({loaded.source})")
     table.add_column("key")
     table.add_column("distribution")

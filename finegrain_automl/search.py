@@ -69,7 +69,8 @@ class SearchProgress:
     total: int
     folds: int
     time_budget_s: float | None
-    started: float = field(default_factory=time.monotonic)
+    launched: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=time.monotonic)  # reset when the trials start
     running: set[str] = field(default_factory=set)
     completed: int = 0
     pruned: int = 0
@@ -77,6 +78,8 @@ class SearchProgress:
     best: TrialRecord | None = None
     dashboard_url: str | None = None
     phase: str = "starting Ray"
+    data_description: str = ""
+    records: dict[str, TrialRecord] = field(default_factory=dict)
 
     @property
     def elapsed(self) -> float:
@@ -265,23 +268,29 @@ def _finished_status(result: dict[str, Any], *, folds: int) -> str:
 
 
 def _record(result: Any, *, folds: int) -> TrialRecord:
+    """The record of a finished trial from Tune's ``ResultGrid``."""
     metrics = result.metrics or {}
-    config = {k: v for k, v in (result.config or {}).items()}
-    folds_done = int(metrics.get("folds_done", 0))
-    status = "failed" if result.error is not None else _finished_status(metrics, folds=folds)
-    error = None
-    if result.error is not None:
-        error = str(result.error).strip().splitlines()[-1][:300] if str(result.error).strip() else type(result.error).__name__
+    trial_id = str(metrics.get("trial_id", Path(result.path).name if result.path else "?"))
+    return _make_record(trial_id, result.config or {}, metrics, error=result.error, folds=folds)
+
+
+def _make_record(
+    trial_id: str, config: dict[str, Any], metrics: dict[str, Any], *, error: Any, folds: int
+) -> TrialRecord:
+    message = None
+    if error is not None:
+        lines = str(error).strip().splitlines()
+        message = lines[-1][:300] if lines else type(error).__name__
     return TrialRecord(
-        trial_id=str(metrics.get("trial_id", Path(result.path).name if result.path else "?")),
-        config=config,
-        status=status,
-        folds_done=folds_done,
+        trial_id=trial_id,
+        config=dict(config),
+        status="failed" if error is not None else _finished_status(metrics, folds=folds),
+        folds_done=int(metrics.get("folds_done", 0)),
         cv_f1=metrics.get(METRIC),
         cv_f1_std=metrics.get("cv_f1_std"),
         cv_metrics={k: v for k, v in metrics.items() if k.startswith("cv_") and k not in (METRIC, "cv_f1_std")},
         seconds=metrics.get("time_total_s"),
-        error=error,
+        error=message,
     )
 
 
@@ -339,26 +348,25 @@ def _progress_callback(
                 )
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self.progress.running.discard(trial.trial_id)
-            result = trial.last_result or {}
-            if _finished_status(result, folds=self.folds) == "completed":
+            record = self._finished(trial, error=None)
+            if record.status == "completed":
                 self.progress.completed += 1
-                score = result.get(METRIC)
                 best = self.progress.best
-                if score is not None and (best is None or score > (best.cv_f1 or -1.0)):
-                    self.progress.best = TrialRecord(
-                        trial_id=trial.trial_id,
-                        config=dict(trial.config),
-                        status="completed",
-                        folds_done=self.folds,
-                        cv_f1=score,
-                        cv_f1_std=result.get("cv_f1_std"),
-                    )
+                if record.cv_f1 is not None and (best is None or record.cv_f1 > (best.cv_f1 or -1.0)):
+                    self.progress.best = record
             else:
                 self.progress.pruned += 1
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self.progress.running.discard(trial.trial_id)
+            self._finished(trial, error=getattr(trial, "error_msg", None) or "trial failed")
             self.progress.failed += 1
+
+        def _finished(self, trial: Any, *, error: Any) -> TrialRecord:
+            self.progress.running.discard(trial.trial_id)
+            record = _make_record(
+                trial.trial_id, trial.config, trial.last_result or {}, error=error, folds=self.folds
+            )
+            self.progress.records[trial.trial_id] = record
+            return record
 
     return ProgressCallback()

@@ -14,8 +14,9 @@ own and other plugins may add more through ``fg_automl_model_families``.
 from __future__ import annotations
 
 import abc
+import difflib
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -251,7 +252,7 @@ def check_space(space: Space, *, task: Task, families: Mapping[str, ModelFamily]
         if name not in families:
             raise SpaceError(
                 f"{source}: {MODEL_KEY}.{name}: task {task.name!r} has no model family {name!r}. "
-                f"Use one of: {', '.join(sorted(families))}.",
+                f"{_did_you_mean(name, families)}Use one of: {', '.join(sorted(families))}.",
                 path=f"{MODEL_KEY}.{name}",
             )
     for path in paths:
@@ -266,16 +267,21 @@ def check_space(space: Space, *, task: Task, families: Mapping[str, ModelFamily]
                 accepted = ", ".join(sorted(family.hyperparameters)) or "none"
                 raise SpaceError(
                     f"{source}: {path}: model family {family.name!r} has no hyperparameter "
-                    f"{parts[2]!r}. Use one of: {accepted}.",
+                    f"{parts[2]!r}. {_did_you_mean(parts[2], family.hyperparameters)}Use one of: {accepted}.",
                     path=path,
                 )
         elif path not in task.hyperparameters:
             accepted = ", ".join(sorted(task.hyperparameters))
             raise SpaceError(
                 f"{source}: {path}: task {task.name!r} does not use this key. "
-                f"Remove it or use one of: {accepted}.",
+                f"{_did_you_mean(path, task.hyperparameters)}Remove it or use one of: {accepted}.",
                 path=path,
             )
+
+
+def _did_you_mean(name: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f"Did you mean {close[0]!r}? " if close else ""
 
 
 #: Random configurations :func:`check_space_values` tries besides the extremes.
@@ -310,10 +316,11 @@ def check_space_values(space: Space, *, task: Task, families: Mapping[str, Model
         except (ValueError, TypeError) as exc:
             path = getattr(exc, "path", "") or f"{MODEL_KEY}.{name}"
             shown = ", ".join(f"{k}={v}" for k, v in sorted(config.items()))
-            reason = " ".join(str(exc).split())
+            reason = " ".join(str(exc).split()).removeprefix("config: ").removeprefix(f"{path}: ")
             raise SpaceError(
-                f"{space.source}: {path}: the space allows a configuration that cannot be fit "
-                f"({reason}), got {{{shown}}}. Narrow the space so every combination is valid.",
+                f"{space.source}: {path}: {reason} "
+                f"(in the configuration {{{shown}}}). Change the space so that every configuration it "
+                "allows is valid.",
                 path=path,
             ) from None
 

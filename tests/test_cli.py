@@ -125,10 +125,10 @@ def test_column_that_cannot_be_encoded(output: Path, tmp_path: Path) -> None:
         ("colour: {choice: [red, blue]}\n", ["colour", "does not use this key"]),
         ("model: {choice: {resmlp: {width: {int: [8, 16]}}}}\n", ["model.resmlp.width", "hidden"]),
         ("model: {choice: [resmlp, bogus]}\n", ["model", "branch choice"]),
-        ("imbalance: {choice: {smote: null}}\n", ["imbalance", "not a known strategy", "cannot be fit"]),
+        ("imbalance: {choice: {smote: null}}\n", ["imbalance", "not a known strategy", "every configuration"]),
         ("epochs: {int: [0, 3]}\n", ["epochs", "at least 1"]),
         ("model: {choice: {ft_transformer: {d_token: 24, n_heads: {choice: [4, 16]}}}}\n",
-         ["model.ft_transformer", "cannot be fit", "n_heads"]),
+         ["model.ft_transformer", "every configuration", "n_heads"]),
     ],
 )
 def test_invalid_space(output: Path, tmp_path: Path, space: str, fragments: list[str]) -> None:
@@ -198,6 +198,7 @@ def test_live_view_renders_counts_best_and_budget() -> None:
     from finegrain_automl.search import SearchProgress, TrialRecord
 
     progress = SearchProgress(total=20, folds=5, time_budget_s=180)
+    progress.phase = "searching"
     progress.running |= {"a", "b"}
     progress.completed, progress.pruned, progress.failed = 3, 4, 1
     progress.best = TrialRecord(trial_id="x", config={"model": "resmlp", "lr": 0.001234}, status="completed",
@@ -208,4 +209,4 @@ def test_live_view_renders_counts_best_and_budget() -> None:
     text = console.export_text()
     assert "3 completed, 2 running, 4 pruned, 1 failed (of 20)" in text
     assert "0.6543 ± 0.0321" in text and "lr=0.00123" in text
-    assert "s left" in text and "http://127.0.0.1:8265" in text
+    assert "search budget: 180 s left" in text and "http://127.0.0.1:8265" in text

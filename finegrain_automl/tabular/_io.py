@@ -97,6 +97,11 @@ def table_dataset(
         DataError: The target or a column cannot be used.
     """
     name = source_name
+    if require_target and target is not None and target in drop_columns:
+        raise DataError(
+            f"--drop names the target column {target!r} of {name}; the target is never used as a feature, "
+            f"so remove it from --drop (or pick another --target)."
+        )
     if not require_target:  # rows to predict need not carry the columns training ignored
         drop_columns = tuple(c for c in drop_columns if c in frame.columns)
     frame = _drop_columns(frame, drop_columns, name)
