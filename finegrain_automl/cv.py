@@ -64,7 +64,7 @@ def make_splits(
         raise DataError(f"The test fraction must be between 0 and 1, got {test_fraction}.")
     stratify = data.target if stratified and data.target is not None else None
     if stratify is not None:
-        _check_class_counts(stratify, n_folds=n_folds, test_fraction=test_fraction)
+        _check_class_counts(data, n_folds=n_folds, test_fraction=test_fraction)
     rows = np.arange(len(data))
     placeholder = np.zeros(len(data))
 
@@ -95,9 +95,9 @@ def make_splits(
     return Splits(development=np.sort(rows[dev]), test=np.sort(rows[test]), folds=folds)
 
 
-def _check_class_counts(target: np.ndarray, *, n_folds: int, test_fraction: float) -> None:
-    labels, counts = np.unique(target, return_counts=True)
-    labels = labels.tolist()  # plain Python values read better in messages
+def _check_class_counts(data: Dataset, *, n_folds: int, test_fraction: float) -> None:
+    codes, counts = np.unique(data.target, return_counts=True)
+    labels = [data.label_name(code) for code in codes.tolist()]  # the user's own label values
     if len(labels) < 2:
         raise DataError(
             f"The target has a single class ({labels[0]!r}); F1 needs at least two. "

@@ -65,6 +65,19 @@ class Dataset:
             if values is not None and len(values) != n:
                 raise ValueError(f"{name} has {len(values)} rows, features have {n}.")
 
+    def label_name(self, code: Any) -> Any:
+        """The original label of an encoded target value, for messages.
+
+        Uses ``info["labels"]`` (a list indexed by code) when a task records
+        it, else ``positive_label`` for 1 and ``info["negative_label"]`` for 0.
+        """
+        labels = self.info.get("labels")
+        if labels is not None and 0 <= int(code) < len(labels):
+            return labels[int(code)]
+        if code == 1:
+            return self.positive_label
+        return self.info.get("negative_label", code) if code == 0 else code
+
     def __len__(self) -> int:
         return len(self.features)
 

@@ -1,25 +1,17 @@
 """Tabular binary classification shared by task plugins (fraud, disease risk).
 
-A task plugin delegates to these functions::
+A task plugin subclasses :class:`TabularBinaryTask` and adds only its own
+name, description, default space, built-in data and usual target names::
 
-    class FraudTask(Task):
-        hyperparameters = TABULAR_HYPERPARAMETERS
+    class FraudTask(TabularBinaryTask):
+        name = "fraud"
+        default_targets = ("is_fraud", "Class")
 
-        def model_families(self):
-            return dict(TABULAR_FAMILIES)
+        def default_space(self):
+            return load_space(files(__package__) / "space.yaml")
 
-        def read_file(self, source):
-            return read_table(source, default_target="is_fraud")
-
-        def fit(self, *, config, family, family_params, train, context):
-            return fit_binary_classifier(config=config, family=family,
-                                         family_params=family_params, train=train, context=context)
-
-        def metrics(self, data, predictions):
-            return binary_metrics(data.target, predictions)
-
-        def load_model(self, state, *, families):
-            return load_binary_classifier(state, families=families)
+        def load_default(self, *, seed):
+            return table_dataset(generate(seed=seed), target="is_fraud", source_name="...")
 
 Importing this package does not import torch; the names that need it
 (preprocessing, fitting, metrics) load their module on first use.
@@ -38,10 +30,12 @@ from finegrain_automl.tabular._config import (
 from finegrain_automl.tabular._io import SUPPORTED_SUFFIXES, read_table, table_dataset
 from finegrain_automl.tabular._models import (
     FT_TRANSFORMER,
+    LINEAR,
     RESMLP,
     TABULAR_FAMILIES,
     TabularSpec,
     build_ft_transformer,
+    build_linear,
     build_resmlp,
 )
 
@@ -55,9 +49,11 @@ if TYPE_CHECKING:
     )
     from finegrain_automl.tabular._metrics import best_f1_threshold, binary_metrics
     from finegrain_automl.tabular._preprocess import TabularPreprocessor
+    from finegrain_automl.tabular._task import TabularBinaryTask
 
 __all__ = [
     "FT_TRANSFORMER",
+    "LINEAR",
     "IMBALANCE_STRATEGIES",
     "RESMLP",
     "SUPPORTED_SUFFIXES",
@@ -65,6 +61,7 @@ __all__ = [
     "TABULAR_HYPERPARAMETERS",
     "BinaryTrainingConfig",
     "TabularBinaryModel",
+    "TabularBinaryTask",
     "TabularPreprocessor",
     "TabularSpec",
     "best_f1_threshold",
@@ -72,6 +69,7 @@ __all__ = [
     "binary_metrics",
     "check_binary_config",
     "build_ft_transformer",
+    "build_linear",
     "build_resmlp",
     "fit_binary_classifier",
     "load_binary_classifier",
@@ -89,6 +87,7 @@ _LAZY = {
     "best_f1_threshold": "_metrics",
     "binary_metrics": "_metrics",
     "TabularPreprocessor": "_preprocess",
+    "TabularBinaryTask": "_task",
 }
 
 

@@ -16,10 +16,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FT_TRANSFORMER",
+    "LINEAR",
     "RESMLP",
     "TABULAR_FAMILIES",
     "TabularSpec",
     "build_ft_transformer",
+    "build_linear",
     "build_resmlp",
 ]
 
@@ -144,6 +146,28 @@ def build_ft_transformer(
     )
 
 
+def build_linear(spec: TabularSpec, *, embedding_dim: int = 4) -> nn.Module:
+    """Builds a logistic regression: a linear map of the standardised numbers and
+    of small categorical embeddings to one logit. It puts the classical baseline
+    inside the search space; weight decay is its L2 penalty.
+
+    Args:
+        spec: The input description.
+        embedding_dim: Width of each categorical column's embedding.
+
+    Returns:
+        A module mapping ``(x_num, x_cat)`` to logits of shape ``[n]``.
+    """
+    from finegrain_automl.tabular._networks import Linear
+
+    return Linear(spec, embedding_dim=embedding_dim)
+
+
+LINEAR = ModelFamily(
+    name="linear",
+    build=build_linear,
+    description="Logistic regression over standardised numbers and categorical embeddings.",
+)
 RESMLP = ModelFamily(
     name="resmlp",
     build=build_resmlp,
@@ -156,4 +180,4 @@ FT_TRANSFORMER = ModelFamily(
 )
 
 #: The tabular families by name; a plugin returns ``dict(TABULAR_FAMILIES)``.
-TABULAR_FAMILIES: dict[str, ModelFamily] = {f.name: f for f in (RESMLP, FT_TRANSFORMER)}
+TABULAR_FAMILIES: dict[str, ModelFamily] = {f.name: f for f in (LINEAR, RESMLP, FT_TRANSFORMER)}

@@ -14,7 +14,7 @@ from torch import nn
 
 from finegrain_automl.tabular._models import TabularSpec
 
-__all__ = ["FTTransformer", "ResMLP"]
+__all__ = ["FTTransformer", "Linear", "ResMLP"]
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 
@@ -89,6 +89,24 @@ class ResMLP(nn.Module):
             parts.append(self.embedding(x_cat).flatten(1))
         x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         return self.head(self.blocks(self.input(x))).squeeze(-1)
+
+
+class Linear(nn.Module):
+    """Logistic regression (one weight per input, embeddings for categories);
+    see :func:`finegrain_automl.tabular.build_linear`."""
+
+    def __init__(self, spec: TabularSpec, *, embedding_dim: int) -> None:
+        super().__init__()
+        _check_positive(embedding_dim=embedding_dim)
+        self.n_numeric = spec.n_numeric
+        self.embedding = CategoricalEmbedding(spec.cardinalities, embedding_dim) if spec.cardinalities else None
+        self.head = nn.Linear(spec.n_numeric + len(spec.cardinalities) * embedding_dim, 1)
+
+    def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        parts = [x_num] if self.n_numeric else []
+        if self.embedding is not None:
+            parts.append(self.embedding(x_cat).flatten(1))
+        return self.head(torch.cat(parts, dim=1)).squeeze(-1)
 
 
 class _TransformerLayer(nn.Module):

@@ -33,13 +33,14 @@ def _inputs(spec: TabularSpec, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def test_registry_names_and_hyperparameters():
-    assert set(TABULAR_FAMILIES) == {"resmlp", "ft_transformer"}
+    assert set(TABULAR_FAMILIES) == {"linear", "resmlp", "ft_transformer"}
+    assert TABULAR_FAMILIES["linear"].hyperparameters == {"embedding_dim"}
     assert {"hidden", "depth", "dropout", "embedding_dim"} <= RESMLP.hyperparameters
     assert {"d_token", "n_layers", "n_heads", "dropout", "ffn_factor"} <= FT_TRANSFORMER.hyperparameters
 
 
 @pytest.mark.parametrize("spec_name", sorted(SPECS))
-@pytest.mark.parametrize("family", ["resmlp", "ft_transformer"])
+@pytest.mark.parametrize("family", ["linear", "resmlp", "ft_transformer"])
 def test_family_builds_and_trains_one_step(family, spec_name):
     spec = SPECS[spec_name]
     torch.manual_seed(0)

@@ -10,15 +10,10 @@ training rows only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from importlib.resources import files
-from typing import Any
 
-import pandas as pd
-
-from finegrain_automl import DataSource, Dataset, FitContext, FittedModel, ModelFamily, Space, Task, hookimpl
-from finegrain_automl.space import load_space
-from finegrain_automl.tabular import TABULAR_FAMILIES, TABULAR_HYPERPARAMETERS, read_table, table_dataset
+from finegrain_automl import Dataset, Space, Task, hookimpl, load_space
+from finegrain_automl.tabular import TabularBinaryTask, table_dataset
 
 __all__ = ["FraudTask", "fg_automl_tasks"]
 
@@ -30,16 +25,13 @@ CREDIT_CARD_TARGET = "Class"
 DEFAULT_ROWS = 50_000
 
 
-class FraudTask(Task):
+class FraudTask(TabularBinaryTask):
     """Binary fraud detection on card transactions; F1 of the fraud class."""
 
     name = "fraud"
     description = "Card-fraud detection: F1 of the fraud class, threshold tuned on training data."
-    hyperparameters = TABULAR_HYPERPARAMETERS
     leaderboard_metrics = ("auroc", "average_precision")
-
-    def model_families(self) -> Mapping[str, ModelFamily]:
-        return dict(TABULAR_FAMILIES)
+    default_targets = (TARGET, CREDIT_CARD_TARGET)
 
     def default_space(self) -> Space:
         return load_space(files(__package__) / "space.yaml")
@@ -49,41 +41,6 @@ class FraudTask(Task):
 
         frame = generate_transactions(n_rows=DEFAULT_ROWS, seed=seed)
         return table_dataset(frame, target=TARGET, source_name=f"generated card transactions (seed {seed})")
-
-    def read_file(self, source: DataSource) -> Dataset:
-        return read_table(source, default_target=(TARGET, CREDIT_CARD_TARGET))
-
-    def fit(
-        self,
-        *,
-        config: Mapping[str, Any],
-        family: ModelFamily,
-        family_params: Mapping[str, Any],
-        train: Dataset,
-        context: FitContext,
-    ) -> FittedModel:
-        from finegrain_automl.tabular import fit_binary_classifier
-
-        return fit_binary_classifier(
-            config=config, family=family, family_params=family_params, train=train, context=context
-        )
-
-    def check_config(
-        self, *, config: Mapping[str, Any], family: ModelFamily, family_params: Mapping[str, Any]
-    ) -> None:
-        from finegrain_automl.tabular import check_binary_config
-
-        check_binary_config(config=config, family=family, family_params=family_params)
-
-    def metrics(self, data: Dataset, predictions: pd.DataFrame) -> dict[str, float]:
-        from finegrain_automl.tabular import binary_metrics
-
-        return binary_metrics(data.target, predictions)
-
-    def load_model(self, state: Mapping[str, Any], *, families: Mapping[str, ModelFamily]) -> FittedModel:
-        from finegrain_automl.tabular import load_binary_classifier
-
-        return load_binary_classifier(state, families=families)
 
 
 @hookimpl

@@ -50,7 +50,7 @@ def test_tiny_fraud_search_then_predict(transactions: Path, tmp_path: Path) -> N
     assert summary["trials"]["completed"] >= 1
     best = summary["best"]
     assert {"config", "cv_f1_mean", "cv_f1_std", "test_f1"} <= set(best)
-    assert best["config"]["model"] in {"resmlp", "ft_transformer"}
+    assert best["config"]["model"] in {"linear", "resmlp", "ft_transformer"}
     run_dir = Path(summary["run_dir"])
     board = pd.read_csv(run_dir / "leaderboard.csv")
     assert len(board) == summary["trials"]["completed"]

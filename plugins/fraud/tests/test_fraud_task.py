@@ -27,7 +27,7 @@ def test_fraud_is_discovered_through_its_entry_point(registry) -> None:
     assert info.errors == []
     assert info.distribution == "fg-automl-fraud" and info.version == "0.1.0"
     assert info.tasks == ["fraud"]
-    assert {"resmlp", "ft_transformer"} <= set(registry.families["fraud"])
+    assert {"linear", "resmlp", "ft_transformer"} <= set(registry.families["fraud"])
 
 
 def test_default_data_is_tens_of_thousands_of_rows_near_half_a_percent_fraud() -> None:
@@ -65,7 +65,7 @@ def test_parquet_with_categorical_columns_and_missing_values(tmp_path: Path) -> 
     assert data.info["missing_values"], "missing values are reported"
 
 
-@pytest.mark.parametrize("family", ["resmlp", "ft_transformer"])
+@pytest.mark.parametrize("family", ["linear", "resmlp", "ft_transformer"])
 def test_each_family_trains_and_its_f1_matches_scikit_learn(registry, family: str, tmp_path: Path) -> None:
     task = registry.task("fraud")
     families = registry.families["fraud"]
@@ -74,7 +74,8 @@ def test_each_family_trains_and_its_f1_matches_scikit_learn(registry, family: st
     space = task.default_space()
     config = {"epochs": 1, "batch_size": 256, "lr": 3e-3, "imbalance": "class_weight",
               "imbalance.class_weight.power": 0.5, "model": family}
-    params = {"resmlp": {"hidden": 32, "depth": 1}, "ft_transformer": {"d_token": 16, "n_layers": 1}}[family]
+    params = {"linear": {"embedding_dim": 2}, "resmlp": {"hidden": 32, "depth": 1},
+              "ft_transformer": {"d_token": 16, "n_layers": 1}}[family]
     assert all(f"model.{family}.{key}" in space.paths() for key in params)
     model = task.fit(config=config, family=families[family], family_params=params, train=train,
                      context=FitContext(seed=0))

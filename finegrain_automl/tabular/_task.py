@@ -1,0 +1,75 @@
+"""A ready-made Task for binary classification of tables.
+
+A tabular task plugin subclasses :class:`TabularBinaryTask` and supplies only
+what is its own: name, description, default space, built-in data and the
+target column names its users' files usually have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from finegrain_automl.data import DataSource, Dataset
+from finegrain_automl.tabular._config import TABULAR_HYPERPARAMETERS
+from finegrain_automl.tabular._io import read_table
+from finegrain_automl.tabular._models import TABULAR_FAMILIES
+from finegrain_automl.task import FitContext, FittedModel, ModelFamily, Task
+
+__all__ = ["TabularBinaryTask"]
+
+
+class TabularBinaryTask(Task):
+    """Binary classification of a table, ranked by F1 of the positive class.
+
+    Preprocessing is fit on training rows, the families are ``linear``,
+    ``resmlp`` and ``ft_transformer``, class imbalance is part of the space,
+    and the decision threshold is tuned on training data only.
+
+    Class attributes:
+        default_targets: Target columns tried, in order, when a user's file is
+            read without ``--target``.
+    """
+
+    hyperparameters = TABULAR_HYPERPARAMETERS
+    default_targets: ClassVar[tuple[str, ...]] = ()
+
+    def model_families(self) -> Mapping[str, ModelFamily]:
+        return dict(TABULAR_FAMILIES)
+
+    def read_file(self, source: DataSource) -> Dataset:
+        return read_table(source, default_target=self.default_targets or None)
+
+    def fit(
+        self,
+        *,
+        config: Mapping[str, Any],
+        family: ModelFamily,
+        family_params: Mapping[str, Any],
+        train: Dataset,
+        context: FitContext,
+    ) -> FittedModel:
+        from finegrain_automl.tabular._binary import fit_binary_classifier
+
+        return fit_binary_classifier(
+            config=config, family=family, family_params=family_params, train=train, context=context
+        )
+
+    def check_config(
+        self, *, config: Mapping[str, Any], family: ModelFamily, family_params: Mapping[str, Any]
+    ) -> None:
+        from finegrain_automl.tabular._binary import check_binary_config
+
+        check_binary_config(config=config, family=family, family_params=family_params)
+
+    def metrics(self, data: Dataset, predictions: pd.DataFrame) -> dict[str, float]:
+        from finegrain_automl.tabular._metrics import binary_metrics
+
+        return binary_metrics(data.target, predictions)
+
+    def load_model(self, state: Mapping[str, Any], *, families: Mapping[str, ModelFamily]) -> FittedModel:
+        from finegrain_automl.tabular._binary import load_binary_classifier
+
+        return load_binary_classifier(state, families=families)

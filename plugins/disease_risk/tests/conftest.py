@@ -1,0 +1,8 @@
+"""Quiet, loopback-only Ray for the disease-risk plugin's tests."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
