@@ -1,0 +1,127 @@
+"""Test F1 of each task's default search against a classical baseline.
+
+For every task named, this runs the default search (``fg-automl search --task
+T`` with its defaults: built-in data, seed 0, 5 folds, 180 s budget) and, on
+the SAME held-out test split (``make_splits(..., seed=0)``), a classical
+baseline trained on the same development rows:
+
+- disease_risk, fraud: logistic regression on standardised numeric and one-hot
+  categorical features (median / most-frequent imputation), decision
+  threshold tuned for F1 on the development rows (``TunedThresholdClassifierCV``);
+- text: TF-IDF (word 1-2 grams) + logistic regression, macro F1.
+
+Usage::
+
+    .venv/bin/python benchmarks/quality.py [--tasks disease_risk text] [--time-budget 180]
+
+Prints one table. Not a test: a search takes minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+def tabular_baseline(data, development: np.ndarray, test: np.ndarray, *, seed: int) -> float:
+    """F1 of the positive class: logistic regression with a threshold tuned on development rows."""
+    from sklearn.compose import make_column_selector, make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import TunedThresholdClassifierCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    features = data.features.copy()
+    for column in features.columns:  # strings and booleans are categories
+        if not np.issubdtype(features[column].dtype, np.number) or features[column].dtype == bool:
+            features[column] = features[column].astype("object").astype(str)
+    columns = make_column_transformer(
+        (make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), make_column_selector(dtype_include=np.number)),
+        (make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
+         make_column_selector(dtype_exclude=np.number)),
+    )
+    model = TunedThresholdClassifierCV(
+        make_pipeline(columns, LogisticRegression(max_iter=5000)), scoring="f1", cv=5, random_state=seed
+    )
+    model.fit(features.iloc[development], data.target[development])
+    return float(f1_score(data.target[test], model.predict(features.iloc[test])))
+
+
+def text_baseline(data, development: np.ndarray, test: np.ndarray, *, seed: int) -> float:
+    """Macro F1 of TF-IDF (1-2 grams) + logistic regression."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.pipeline import make_pipeline
+
+    texts = data.features[data.info.get("text_column", "text")].astype(str).to_numpy()
+    model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), LogisticRegression(max_iter=5000))
+    model.fit(texts[development], data.target[development])
+    return float(f1_score(data.target[test], model.predict(texts[test]), average="macro"))
+
+
+BASELINES = {
+    "disease_risk": ("logistic regression, tuned threshold", tabular_baseline),
+    "fraud": ("logistic regression, tuned threshold", tabular_baseline),
+    "text": ("TF-IDF + logistic regression", text_baseline),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", nargs="+", default=["disease_risk", "text"], choices=sorted(BASELINES))
+    parser.add_argument("--time-budget", type=float, default=180.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from finegrain_automl.api import DataOptions, prepare_search, run_prepared_search
+    from finegrain_automl.plugins import make_registry
+    from finegrain_automl.search import SearchSettings
+
+    console = Console()
+    registry = make_registry()
+    table = Table(title=f"Test F1: default search against a classical baseline (seed {args.seed}, same test split)")
+    for column in ("task", "metric", "search test F1", "search CV F1", "winner", "search wall s",
+                   "baseline", "baseline test F1", "search - baseline"):
+        table.add_column(column)
+    for task_name in args.tasks:
+        settings = SearchSettings(seed=args.seed, time_budget_s=args.time_budget, dashboard=False)
+        prepared = prepare_search(registry, task_name=task_name, settings=settings, data=DataOptions())
+        console.print(f"[bold]{task_name}[/]: default search ({len(prepared.data)} rows) ...")
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            summary = run_prepared_search(prepared, registry, output=Path(tmp))
+        wall = time.perf_counter() - started
+        name, baseline = BASELINES[task_name]
+        base_f1 = baseline(prepared.data, prepared.splits.development, prepared.splits.test, seed=args.seed)
+        best = summary["best"]
+        table.add_row(
+            task_name,
+            "macro F1" if task_name == "text" else "F1 (positive class)",
+            f"{best['test_f1']:.4f}",
+            f"{best['cv_f1_mean']:.4f} ± {best['cv_f1_std']:.4f}",
+            str(best["config"]["model"]),
+            f"{wall:.0f}",
+            name,
+            f"{base_f1:.4f}",
+            f"{best['test_f1'] - base_f1:+.4f}",
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
