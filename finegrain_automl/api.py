@@ -373,8 +373,14 @@ def _finish(run_dir: Path, summary: dict[str, Any], *, started: float) -> None:
     results.write_report(run_dir, summary, summary.get("leaderboard", []))
 
 
-def predict(registry: Registry, *, run_dir: Path, data_path: Path) -> pd.DataFrame:
-    """Applies a run's refit model to the rows of ``data_path``."""
+def predict(
+    registry: Registry, *, run_dir: Path, data_path: Path, options: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """Applies a run's refit model to the rows of ``data_path``.
+
+    ``options`` override the task data options saved with the run (for
+    example another ``text_column``).
+    """
     run_dir = run_dir.expanduser().resolve()
     run = results.read_run(run_dir)
     task = registry.task(run["task"])
@@ -386,7 +392,7 @@ def predict(registry: Registry, *, run_dir: Path, data_path: Path) -> pd.DataFra
             target=target,
             require_target=False,
             drop_columns=tuple(run["data"].get("drop_columns", ())),
-            options=dict(run["data"].get("options", {})),
+            options=dict(run["data"].get("options", {})) | dict(options or {}),
         )
     )
     return model.predict(dataset.features)

@@ -70,7 +70,9 @@ def _registry() -> Any:
 @_user_errors
 def search(
     task: Annotated[str, typer.Option("--task", "-t", help="Task to search (see `fg-automl plugins`).")],
-    data: Annotated[Path | None, typer.Option(help="CSV or Parquet file; default: the task's built-in data.")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Your data file (CSV, Parquet or JSONL; see the task's README); default: built-in data.")
+    ] = None,
     target: Annotated[
         str | None, typer.Option(help="Label column of --data; default: the task's usual name (see its README).")
     ] = None,
@@ -247,12 +249,16 @@ def predict(
     run: Annotated[Path, typer.Option("--run", help="Run directory written by `fg-automl search`.")],
     data: Annotated[Path, typer.Option("--data", help="CSV or Parquet file with the rows to predict.")],
     output: Annotated[Path | None, typer.Option(help="Where to write predictions (CSV); default: stdout.")] = None,
+    text_column: Annotated[
+        str | None, typer.Option(help="Text column of --data (text tasks); default: the one used in training.")
+    ] = None,
 ) -> None:
     """Apply a run's refit model to new rows: writes row (position in the file), label and probability."""
     from finegrain_automl.api import predict as predict_rows
 
     with err.status("Predicting..."):
-        frame = predict_rows(_registry(), run_dir=run, data_path=data)[["label", "probability"]]
+        options = {"text_column": text_column} if text_column else {}
+        frame = predict_rows(_registry(), run_dir=run, data_path=data, options=options)[["label", "probability"]]
     if output is None:
         frame.to_csv(sys.stdout, index_label="row")
         return

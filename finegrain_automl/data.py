@@ -68,10 +68,11 @@ class Dataset:
     def label_name(self, code: Any) -> Any:
         """The original label of an encoded target value, for messages.
 
-        Uses ``info["labels"]`` (a list indexed by code) when a task records
-        it, else ``positive_label`` for 1 and ``info["negative_label"]`` for 0.
+        Uses ``info["classes"]`` (the original labels, indexed by code) when a
+        task records it, else ``positive_label`` for 1 and
+        ``info["negative_label"]`` for 0.
         """
-        labels = self.info.get("labels")
+        labels = self.info.get("classes")
         if labels is not None and 0 <= int(code) < len(labels):
             return labels[int(code)]
         if code == 1:

@@ -119,9 +119,9 @@ class FittedModel(abc.ABC):
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """Returns one row per input row.
 
-        Binary and multi-class tasks return at least ``label`` and
-        ``probability`` (of the predicted label for multi-class, of the
-        positive class for binary).
+        Classification tasks return at least ``label`` (the original label
+        value) and ``probability``: of the positive class for tasks ranked by
+        the F1 of a positive class, else of the predicted label.
         """
 
     @abc.abstractmethod
