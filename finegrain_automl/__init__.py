@@ -5,11 +5,11 @@ The names a plugin needs are re-exported here; plugins import nothing private.
 Heavy libraries (torch, Ray, Optuna) are imported only where they are used.
 """
 
-from finegrain_automl.data import DataSource, Dataset
+from finegrain_automl.data import DataSource, Dataset, column_list, plain_value
 from finegrain_automl.errors import DataError, FgAutomlError, PluginError, UsageError
 from finegrain_automl.hookspecs import hookimpl
 from finegrain_automl.space import Space, SpaceError, load_space
-from finegrain_automl.task import FitContext, FittedModel, ModelFamily, Task
+from finegrain_automl.task import FitContext, FittedModel, ModelFamily, Task, saved_family
 
 __version__ = "0.1.0"
 
@@ -26,6 +26,9 @@ __all__ = [
     "SpaceError",
     "Task",
     "UsageError",
+    "column_list",
     "hookimpl",
     "load_space",
+    "plain_value",
+    "saved_family",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["DataSource", "Dataset"]
+__all__ = ["DataSource", "Dataset", "column_list", "plain_value"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,3 +91,15 @@ class Dataset:
             target=None if self.target is None else self.target[indices],
             groups=None if self.groups is None else self.groups[indices],
         )
+
+
+def plain_value(value: Any) -> Any:
+    """A numpy scalar as the matching Python value (JSON- and ``torch.load``-safe)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def column_list(columns: Any, limit: int = 12) -> str:
+    """Up to ``limit`` column names, for an error message."""
+    names = [str(c) for c in columns]
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")

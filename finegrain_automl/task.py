@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from finegrain_automl.data import DataSource, Dataset
     from finegrain_automl.space import Space
 
-__all__ = ["FitContext", "FittedModel", "ModelFamily", "Task"]
+__all__ = ["FitContext", "FittedModel", "ModelFamily", "Task", "check_space", "check_space_values", "saved_family"]
 
 #: Key of the branch choice that selects the model family in every space.
 MODEL_KEY = "model"
@@ -217,6 +217,31 @@ class Task(abc.ABC):
     def evaluate(self, model: FittedModel, data: Dataset) -> dict[str, float]:
         """Predicts ``data`` with ``model`` and scores it."""
         return self.metrics(data, model.predict(data.features))
+
+
+def saved_family(
+    state: Mapping[str, Any], *, families: Mapping[str, ModelFamily], expected_format: str
+) -> ModelFamily:
+    """Checks a saved model's format and returns the family it was built with.
+
+    Raises:
+        UsageError: Another format (another task or version), or a family no
+            loaded plugin provides.
+    """
+    from finegrain_automl.errors import UsageError
+
+    if state.get("format") != expected_format:
+        raise UsageError(
+            f"The saved model has format {state.get('format')!r}, not {expected_format!r}; "
+            "load it with the task that saved it, or refit it with this version."
+        )
+    name = state.get("family")
+    if name not in families:
+        raise UsageError(
+            f"The saved model uses model family {name!r}, which no loaded plugin provides "
+            f"(available: {', '.join(sorted(families)) or 'none'}); install the plugin that adds it."
+        )
+    return families[name]
 
 
 def check_space(space: Space, *, task: Task, families: Mapping[str, ModelFamily]) -> None:

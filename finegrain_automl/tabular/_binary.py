@@ -11,10 +11,9 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from finegrain_automl.data import Dataset
+from finegrain_automl.data import Dataset, plain_value
 from finegrain_automl.errors import UsageError
 from finegrain_automl.tabular._config import BinaryTrainingConfig
-from finegrain_automl.tabular._io import _native
 from finegrain_automl.tabular._metrics import DEFAULT_THRESHOLD, best_f1_threshold
 from finegrain_automl.tabular._models import TabularSpec
 from finegrain_automl.tabular._preprocess import TabularPreprocessor
@@ -24,7 +23,7 @@ from finegrain_automl.tabular._training import (
     predict_probabilities,
     stratified_holdout,
 )
-from finegrain_automl.task import FitContext, FittedModel, ModelFamily
+from finegrain_automl.task import FitContext, FittedModel, ModelFamily, saved_family
 
 __all__ = ["TabularBinaryModel", "binary_labels", "fit_binary_classifier", "load_binary_classifier"]
 
@@ -100,13 +99,13 @@ class TabularBinaryModel(FittedModel):
         return {
             "format": _STATE_FORMAT,
             "family": self.family_name,
-            "family_params": {k: _native(v) for k, v in self.family_params.items()},
+            "family_params": {k: plain_value(v) for k, v in self.family_params.items()},
             "preprocessor": self.preprocessor.to_state(),
             "state_dict": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
             "threshold": self.threshold,
             "threshold_source": self.threshold_source,
-            "positive_label": _native(self.positive_label),
-            "negative_label": _native(self.negative_label),
+            "positive_label": plain_value(self.positive_label),
+            "negative_label": plain_value(self.negative_label),
         }
 
 
@@ -123,17 +122,8 @@ def load_binary_classifier(
         UsageError: The state is not a tabular binary model, or its family is
             not registered (a plugin is missing).
     """
-    if state.get("format") != _STATE_FORMAT:
-        raise UsageError(
-            f"The saved model has format {state.get('format')!r}, not {_STATE_FORMAT!r}; "
-            "load it with the task that saved it, or refit it with this version."
-        )
-    name = state["family"]
-    if name not in families:
-        raise UsageError(
-            f"The saved model uses model family {name!r}, which no loaded plugin provides "
-            f"(available: {', '.join(sorted(families)) or 'none'}); install the plugin that adds it."
-        )
+    family = saved_family(state, families=families, expected_format=_STATE_FORMAT)
+    name = family.name
     preprocessor = TabularPreprocessor.from_state(state["preprocessor"])
     network = families[name].build(preprocessor.spec, **state["family_params"])
     network.load_state_dict(state["state_dict"])
@@ -241,9 +231,9 @@ def binary_labels(data: Dataset) -> tuple[Any, Any]:
     :func:`read_table` records it); without it, it is ``False`` for a
     positive ``True``, ``0`` for a positive ``1``, else ``"not <positive>"``.
     """
-    positive = _native(data.positive_label)
+    positive = plain_value(data.positive_label)
     if "negative_label" in data.info:
-        return _native(data.info["negative_label"]), positive
+        return plain_value(data.info["negative_label"]), positive
     if isinstance(positive, bool):
         return (not positive), positive
     if positive == 1:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from finegrain_automl.data import Dataset, DataSource
+from finegrain_automl.data import Dataset, DataSource, column_list, plain_value
 from finegrain_automl.errors import DataError
 from finegrain_automl.tabular._columns import column_kind, split_columns
 
@@ -120,12 +120,12 @@ def table_dataset(
     if target_name is None:
         raise DataError(
             f"{name} needs a target column, but none was named; its columns are: "
-            f"{_list(frame.columns)}; name the label column with --target COLUMN."
+            f"{column_list(frame.columns)}; name the label column with --target COLUMN."
         )
     if target_name not in frame.columns:
         raise DataError(
             f"{name} has no target column {target_name!r}; its columns are: "
-            f"{_list(frame.columns)}; name the label column with --target COLUMN."
+            f"{column_list(frame.columns)}; name the label column with --target COLUMN."
         )
     encoded, positive, negative, rule = _encode_target(frame[target_name], target_name, name)
     features = frame.drop(columns=[target_name])
@@ -205,7 +205,7 @@ def _drop_columns(frame: pd.DataFrame, drop: tuple[str, ...], name: str) -> pd.D
     if unknown:
         raise DataError(
             f"--drop names column {unknown[0]!r}, which {name} does not have; its columns "
-            f"are: {_list(frame.columns)}; fix the spelling or remove it from --drop."
+            f"are: {column_list(frame.columns)}; fix the spelling or remove it from --drop."
         )
     return frame.drop(columns=list(drop)) if drop else frame
 
@@ -223,19 +223,19 @@ def _encode_target(
     counts = values.value_counts()
     if len(counts) < 2:
         raise DataError(
-            f"Target column {column!r} of {name} has one class ({_native(counts.index[0])!r}) "
+            f"Target column {column!r} of {name} has one class ({plain_value(counts.index[0])!r}) "
             f"in all {len(values)} rows; binary classification needs two classes, so add "
             "rows of the other class or choose another --target."
         )
     if len(counts) > 2:
-        shown = ", ".join(repr(_native(v)) for v in counts.index[:5])
+        shown = ", ".join(repr(plain_value(v)) for v in counts.index[:5])
         more = ", ..." if len(counts) > 5 else ""
         raise DataError(
             f"Target column {column!r} of {name} has {len(counts)} classes ({shown}{more}); "
             "this task is binary classification and needs exactly two, so merge the "
             "classes into two or choose another --target."
         )
-    labels = [_native(v) for v in counts.index]
+    labels = [plain_value(v) for v in counts.index]
     if all(isinstance(v, bool) for v in labels):
         positive, negative, rule = True, False, "True is positive"
     elif pd.api.types.is_numeric_dtype(values.dtype) and sorted(labels) == [0, 1]:
@@ -288,13 +288,4 @@ def _column_info(features: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _native(value: Any) -> Any:
-    """Returns a numpy scalar as the matching Python value (JSON-friendly)."""
-    return value.item() if isinstance(value, np.generic) else value
 
-
-def _list(columns: pd.Index, limit: int = 12) -> str:
-    """Returns up to ``limit`` column names for a message."""
-    names = [str(c) for c in columns]
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from finegrain_automl.tabular._config import BinaryTrainingConfig
+from finegrain_automl.training import adamw_warmup_cosine
 
 __all__ = [
     "BinaryClassifierModule",
@@ -166,42 +167,15 @@ class BinaryClassifierModule(pl.LightningModule):
         x_num, x_cat, target = batch
         return self.loss(self.network(x_num, x_cat), target)
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> dict:
         """Called once by Lightning: AdamW with linear warm-up and cosine decay per step."""
-        decayed = _weight_matrices(self.network)
-        decay = [p for p in self.network.parameters() if id(p) in decayed]
-        no_decay = [p for p in self.network.parameters() if id(p) not in decayed]
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": self.config.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
+        return adamw_warmup_cosine(
+            self.network,
             lr=self.config.lr,
+            weight_decay=self.config.weight_decay,
+            total_steps=self.total_steps,
+            warmup_share=_WARMUP_SHARE,
         )
-        warmup = max(1, round(_WARMUP_SHARE * self.total_steps))
-        total = self.total_steps
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(1.0, (step - warmup) / max(1, total - warmup))
-            return 0.5 * (1 + math.cos(math.pi * progress))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-
-def _weight_matrices(network: nn.Module) -> set[int]:
-    """Returns ids of the parameters weight decay applies to: the weight
-    matrices of linear layers and attention projections, not norms, biases,
-    embeddings or feature tokens."""
-    ids: set[int] = set()
-    for module in network.modules():
-        if isinstance(module, nn.Linear):
-            ids.add(id(module.weight))
-        elif isinstance(module, nn.MultiheadAttention) and module.in_proj_weight is not None:
-            ids.add(id(module.in_proj_weight))
-    return ids
 
 
 @torch.inference_mode()

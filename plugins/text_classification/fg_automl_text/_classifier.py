@@ -12,7 +12,7 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
-from finegrain_automl import DataError, Dataset, FitContext, FittedModel, ModelFamily, UsageError
+from finegrain_automl import DataError, Dataset, FitContext, FittedModel, ModelFamily, saved_family
 from fg_automl_text._data import TEXT_FEATURE
 from fg_automl_text._models import TextSpec
 from fg_automl_text._tokenizer import PAD_ID, encode_texts, train_tokenizer
@@ -117,17 +117,8 @@ def load_text_classifier(state: Mapping[str, Any], *, families: Mapping[str, Mod
         UsageError: The state is not a text classifier, or its family is not
             registered (a plugin is missing).
     """
-    if state.get("format") != _STATE_FORMAT:
-        raise UsageError(
-            f"The saved model has format {state.get('format')!r}, not {_STATE_FORMAT!r}; "
-            "load it with the task that saved it, or refit it with this version."
-        )
-    name = state["family"]
-    if name not in families:
-        raise UsageError(
-            f"The saved model uses model family {name!r}, which no loaded plugin provides "
-            f"(available: {', '.join(sorted(families)) or 'none'}); install the plugin that adds it."
-        )
+    family = saved_family(state, families=families, expected_format=_STATE_FORMAT)
+    name = family.name
     spec = TextSpec(**state["spec"])
     network = families[name].build(spec, **state["family_params"])
     network.load_state_dict(state["state_dict"])

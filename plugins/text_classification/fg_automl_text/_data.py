@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from finegrain_automl import DataError, DataSource, Dataset
+from finegrain_automl import DataError, DataSource, Dataset, column_list, plain_value
 
 __all__ = [
     "DEFAULT_TARGET",
@@ -131,7 +131,7 @@ def text_dataset(
         )
     if text_column not in frame.columns:
         raise DataError(
-            f"{name} has no text column {text_column!r}; its columns are: {_list(frame.columns)}; "
+            f"{name} has no text column {text_column!r}; its columns are: {column_list(frame.columns)}; "
             "name the column holding the texts with --text-column COLUMN."
         )
     texts = _texts(frame[text_column], name=name, column=text_column)
@@ -146,7 +146,7 @@ def text_dataset(
         return Dataset(features=features, target=None, positive_label=None, info=info)
     if target not in frame.columns:
         raise DataError(
-            f"{name} has no label column {target!r}; its columns are: {_list(frame.columns)}; "
+            f"{name} has no label column {target!r}; its columns are: {column_list(frame.columns)}; "
             "name the label column with --target COLUMN."
         )
     codes, classes, counts = _encode_labels(frame[target], name=name, column=target)
@@ -238,7 +238,7 @@ def _check_drop(
         if column not in frame.columns:
             raise DataError(
                 f"--drop names column {column!r}, which {name} does not have; its columns are: "
-                f"{_list(frame.columns)}; fix the spelling or remove it from --drop."
+                f"{column_list(frame.columns)}; fix the spelling or remove it from --drop."
             )
         if column in (text_column, target):
             raise DataError(
@@ -270,7 +270,7 @@ def _texts(values: pd.Series, *, name: str, column: str) -> np.ndarray:
 
 def _encode_labels(values: pd.Series, *, name: str, column: str) -> tuple[np.ndarray, list[Any], list[int]]:
     """Returns the int codes, the sorted original labels and the row count of each."""
-    labels = [_native(v) for v in values.astype(object)]
+    labels = [plain_value(v) for v in values.astype(object)]
     missing = [i for i, v in enumerate(labels) if _is_missing(v)]
     if missing:
         raise DataError(
@@ -298,13 +298,4 @@ def _is_missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
-def _native(value: Any) -> Any:
-    """Returns a numpy scalar as the matching Python value (JSON- and torch.load-friendly)."""
-    return value.item() if isinstance(value, np.generic) else value
 
-
-def _list(columns: pd.Index, limit: int = 12) -> str:
-    """Returns up to ``limit`` column names for a message."""
-    names = [str(c) for c in columns]
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")

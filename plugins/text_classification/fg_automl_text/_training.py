@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from finegrain_automl.training import adamw_warmup_cosine
 from fg_automl_text._config import TextTrainingConfig
 
 __all__ = ["TextClassifierModule", "TokenBatches", "predict_probabilities"]
@@ -96,26 +97,13 @@ class TextClassifierModule(pl.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         """Called once by Lightning: AdamW with linear warm-up and cosine decay per step."""
-        decayed = {id(m.weight) for m in self.network.modules() if isinstance(m, nn.Linear | nn.Conv1d)}
-        params = list(self.network.parameters())
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": [p for p in params if id(p) in decayed], "weight_decay": self.config.weight_decay},
-                {"params": [p for p in params if id(p) not in decayed], "weight_decay": 0.0},
-            ],
+        return adamw_warmup_cosine(
+            self.network,
             lr=self.config.lr,
+            weight_decay=self.config.weight_decay,
+            total_steps=self.total_steps,
+            warmup_share=_WARMUP_SHARE,
         )
-        warmup = max(1, round(_WARMUP_SHARE * self.total_steps))
-        total = self.total_steps
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(1.0, (step - warmup) / max(1, total - warmup))
-            return 0.5 * (1 + math.cos(math.pi * progress))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 @torch.inference_mode()
