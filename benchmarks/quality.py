@@ -42,9 +42,12 @@ def tabular_baseline(data, development: np.ndarray, test: np.ndarray, *, seed: i
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+    import pandas as pd
+
     features = data.features.copy()
     for column in features.columns:  # strings and booleans are categories
-        if not np.issubdtype(features[column].dtype, np.number) or features[column].dtype == bool:
+        dtype = features[column].dtype
+        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
             features[column] = features[column].astype("object").astype(str)
     columns = make_column_transformer(
         (make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), make_column_selector(dtype_include=np.number)),
@@ -109,6 +112,10 @@ def main() -> None:
         name, baseline = BASELINES[task_name]
         base_f1 = baseline(prepared.data, prepared.splits.development, prepared.splits.test, seed=args.seed)
         best = summary["best"]
+        console.print(
+            f"{task_name}: search test F1 {best['test_f1']:.4f} (CV {best['cv_f1_mean']:.4f}, "
+            f"{best['config']['model']}, {wall:.0f} s) | {name}: {base_f1:.4f}"
+        )
         table.add_row(
             task_name,
             "macro F1" if task_name == "text" else "F1 (positive class)",
