@@ -95,7 +95,7 @@ def main() -> None:
     from finegrain_automl.plugins import make_registry
     from finegrain_automl.search import SearchSettings
 
-    console = Console()
+    console = Console(width=160)
     registry = make_registry()
     table = Table(title=f"Test F1: default search against a classical baseline (seed {args.seed}, same test split)")
     for column in ("task", "metric", "search test F1", "search CV F1", "winner", "search wall s",
