@@ -160,14 +160,12 @@ def test_output_that_is_a_file(tmp_path: Path) -> None:
     assert target.read_text() == "keep me"
 
 
-@pytest.mark.ray
 def test_more_gpus_than_the_machine_has(output: Path) -> None:
     import torch
 
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU; the check needs a CPU-only machine")
-    result = _search(output, "--task", "fraud", "--gpus-per-trial", "1", "--trials", "1")
-    _assert_clean_failure(result, output, "--gpus-per-trial 1", "GPU")
+    too_many = str(torch.cuda.device_count() + 1)
+    result = _search(output, "--task", "fraud", "--gpus-per-trial", too_many, "--trials", "1")
+    _assert_clean_failure(result, output, f"--gpus-per-trial {too_many}", "GPU")
 
 
 def test_predict_on_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
