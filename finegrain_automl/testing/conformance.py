@@ -1,0 +1,135 @@
+"""A conformance suite that task-plugin authors run against their plugin.
+
+Subclass :class:`TaskConformance` in your plugin's tests and name your task;
+pytest then checks what every task must do for the core to search it::
+
+    from finegrain_automl.testing import TaskConformance
+
+    class TestChurnConformance(TaskConformance):
+        task_name = "churn"
+
+The checks use your task's own built-in data (a small stratified sample) and
+default space, with one training epoch, so they take seconds.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from finegrain_automl.data import Dataset
+from finegrain_automl.plugins import Registry, make_registry
+from finegrain_automl.task import MODEL_KEY, FitContext, Task, check_space, check_space_values
+
+__all__ = ["TaskConformance"]
+
+
+class TaskConformance:
+    """Checks one task plugin against the core's contract.
+
+    Class attributes:
+        task_name: The task to check.
+        sample_rows: Rows of the built-in data the fits use.
+    """
+
+    task_name: ClassVar[str]
+    sample_rows: ClassVar[int] = 300
+
+    def make_registry(self) -> Registry:
+        """The registry holding the task; override to register plugins by hand."""
+        return make_registry()
+
+    @pytest.fixture(scope="class")
+    def registry(self) -> Registry:
+        return self.make_registry()
+
+    @pytest.fixture(scope="class")
+    def task(self, registry: Registry) -> Task:
+        return registry.task(self.task_name)
+
+    @pytest.fixture(scope="class")
+    def sample(self, task: Task) -> Dataset:
+        from sklearn.model_selection import train_test_split
+
+        data = task.load_default(seed=0)
+        if len(data) <= self.sample_rows:
+            return data
+        rows, _ = train_test_split(
+            np.arange(len(data)), train_size=self.sample_rows, stratify=data.target, random_state=0
+        )
+        return data.take(np.sort(rows))
+
+    def test_plugin_loads_without_errors(self, registry: Registry) -> None:
+        owner = next(p for p in registry.plugins.values() if self.task_name in p.tasks)
+        assert owner.errors == [], owner.errors
+
+    def test_default_space_is_valid_for_the_task(self, registry: Registry, task: Task) -> None:
+        families = registry.families[self.task_name]
+        space = task.default_space()
+        check_space(space, task=task, families=families)
+        check_space_values(space, task=task, families=families)
+        assert set(space.branches(MODEL_KEY)) <= set(families)
+
+    def test_built_in_data_has_a_target_with_two_classes_or_more(self, sample: Dataset) -> None:
+        assert sample.target is not None and len(sample) == len(sample.target)
+        assert len(np.unique(sample.target)) >= 2
+
+    @pytest.fixture(scope="class")
+    def fitted(self, registry: Registry, task: Task, sample: Dataset) -> dict[str, Any]:
+        """One fit per model family of the default space, on 80 % of the sample."""
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        families = registry.families[self.task_name]
+        space = task.default_space()
+        split = int(0.8 * len(sample))
+        order = np.random.default_rng(0).permutation(len(sample))
+        train, valid = sample.take(order[:split]), sample.take(order[split:])
+        fitted = {}
+        for name in space.branches(MODEL_KEY):
+            study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+            study.enqueue_trial({MODEL_KEY: name})
+            config = space.sample(study.ask())
+            prefix = f"{MODEL_KEY}.{name}."
+            params = {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}
+            model = task.fit(
+                config=config,
+                family=families[name],
+                family_params=params,
+                train=train,
+                context=FitContext(seed=0, max_epochs_cap=1),
+            )
+            fitted[name] = (model, valid)
+        return fitted
+
+    def test_every_family_fits_and_predicts_labels_and_probabilities(self, fitted: dict[str, Any]) -> None:
+        for name, (model, valid) in fitted.items():
+            predictions = model.predict(valid.features)
+            assert len(predictions) == len(valid), name
+            assert {"label", "probability"} <= set(predictions.columns), name
+            assert predictions["probability"].between(0, 1).all(), name
+
+    def test_metrics_hold_an_f1_between_0_and_1(self, task: Task, fitted: dict[str, Any]) -> None:
+        for name, (model, valid) in fitted.items():
+            metrics = task.evaluate(model, valid)
+            assert 0.0 <= metrics["f1"] <= 1.0, name
+            for metric in task.leaderboard_metrics:
+                assert metric in metrics, f"{name}: leaderboard metric {metric!r} missing from metrics()"
+
+    def test_saved_state_loads_with_weights_only_and_predicts_the_same(
+        self, registry: Registry, task: Task, fitted: dict[str, Any]
+    ) -> None:
+        import torch
+
+        for name, (model, valid) in fitted.items():
+            buffer = io.BytesIO()
+            torch.save(model.to_state(), buffer)
+            buffer.seek(0)
+            state = torch.load(buffer, weights_only=True)
+            restored = task.load_model(state, families=registry.families[self.task_name])
+            before, after = model.predict(valid.features), restored.predict(valid.features)
+            np.testing.assert_allclose(after["probability"], before["probability"], rtol=1e-5, atol=1e-6)
+            assert list(after["label"]) == list(before["label"]), name
