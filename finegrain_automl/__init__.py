@@ -5,6 +5,7 @@ The names a plugin needs are re-exported here; plugins import nothing private.
 Heavy libraries (torch, Ray, Optuna) are imported only where they are used.
 """
 
+from finegrain_automl.config import config_number, require_config
 from finegrain_automl.data import DataSource, Dataset, column_list, plain_value
 from finegrain_automl.errors import DataError, FgAutomlError, PluginError, UsageError
 from finegrain_automl.hookspecs import hookimpl
@@ -27,8 +28,10 @@ __all__ = [
     "Task",
     "UsageError",
     "column_list",
+    "config_number",
     "hookimpl",
     "load_space",
     "plain_value",
+    "require_config",
     "saved_family",
 ]

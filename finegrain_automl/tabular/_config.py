@@ -7,10 +7,11 @@ knows the non-model keys; ``model`` and ``model.<family>.*`` belong to the core.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from finegrain_automl.config import config_number, require_config
 
 __all__ = ["IMBALANCE_STRATEGIES", "TABULAR_HYPERPARAMETERS", "BinaryTrainingConfig"]
 
@@ -66,21 +67,21 @@ class BinaryTrainingConfig:
     oversample_ratio: float = 0.1
 
     def __post_init__(self) -> None:
-        _require(self.epochs >= 1, "epochs", "must be at least 1", self.epochs, "Use 1 or more epochs.")
-        _require(self.batch_size >= 1, "batch_size", "must be at least 1", self.batch_size,
+        require_config(self.epochs >= 1, "epochs", "must be at least 1", self.epochs, "Use 1 or more epochs.")
+        require_config(self.batch_size >= 1, "batch_size", "must be at least 1", self.batch_size,
                  "Use a positive batch size such as 512.")
-        _require(self.lr > 0, "lr", "must be positive", self.lr, "Use for example 1e-3.")
-        _require(self.weight_decay >= 0, "weight_decay", "cannot be negative", self.weight_decay,
+        require_config(self.lr > 0, "lr", "must be positive", self.lr, "Use for example 1e-3.")
+        require_config(self.weight_decay >= 0, "weight_decay", "cannot be negative", self.weight_decay,
                  "Use 0 or a small value such as 1e-4.")
-        _require(self.imbalance in IMBALANCE_STRATEGIES, "imbalance", "is not a known strategy",
+        require_config(self.imbalance in IMBALANCE_STRATEGIES, "imbalance", "is not a known strategy",
                  self.imbalance, f"Use one of: {', '.join(IMBALANCE_STRATEGIES)}.")
-        _require(self.class_weight_power >= 0, "imbalance.class_weight.power", "cannot be negative",
+        require_config(self.class_weight_power >= 0, "imbalance.class_weight.power", "cannot be negative",
                  self.class_weight_power, "Use a value in [0, 1]; 1 balances the classes fully.")
-        _require(self.focal_gamma >= 0, "imbalance.focal.gamma", "cannot be negative",
+        require_config(self.focal_gamma >= 0, "imbalance.focal.gamma", "cannot be negative",
                  self.focal_gamma, "Use a value such as 2.0.")
-        _require(self.focal_alpha is None or 0 < self.focal_alpha < 1, "imbalance.focal.alpha",
+        require_config(self.focal_alpha is None or 0 < self.focal_alpha < 1, "imbalance.focal.alpha",
                  "must be strictly between 0 and 1", self.focal_alpha, "Use for example 0.25.")
-        _require(0 < self.oversample_ratio < 1, "imbalance.oversample.ratio",
+        require_config(0 < self.oversample_ratio < 1, "imbalance.oversample.ratio",
                  "must be strictly between 0 and 1", self.oversample_ratio, "Use for example 0.1.")
 
     @classmethod
@@ -94,30 +95,13 @@ class BinaryTrainingConfig:
         """
         alpha = config.get("imbalance.focal.alpha")
         return cls(
-            epochs=_number(config, "epochs", cls.epochs, integer=True),
-            batch_size=_number(config, "batch_size", cls.batch_size, integer=True),
-            lr=_number(config, "lr", cls.lr),
-            weight_decay=_number(config, "weight_decay", cls.weight_decay),
+            epochs=config_number(config, "epochs", cls.epochs, integer=True),
+            batch_size=config_number(config, "batch_size", cls.batch_size, integer=True),
+            lr=config_number(config, "lr", cls.lr),
+            weight_decay=config_number(config, "weight_decay", cls.weight_decay),
             imbalance=str(config.get("imbalance", cls.imbalance)),
-            class_weight_power=_number(config, "imbalance.class_weight.power", cls.class_weight_power),
-            focal_gamma=_number(config, "imbalance.focal.gamma", cls.focal_gamma),
-            focal_alpha=None if alpha is None else _number(config, "imbalance.focal.alpha", 0.0),
-            oversample_ratio=_number(config, "imbalance.oversample.ratio", cls.oversample_ratio),
+            class_weight_power=config_number(config, "imbalance.class_weight.power", cls.class_weight_power),
+            focal_gamma=config_number(config, "imbalance.focal.gamma", cls.focal_gamma),
+            focal_alpha=None if alpha is None else config_number(config, "imbalance.focal.alpha", 0.0),
+            oversample_ratio=config_number(config, "imbalance.oversample.ratio", cls.oversample_ratio),
         )
-
-
-def _number(config: Mapping[str, Any], key: str, default: float, *, integer: bool = False) -> Any:
-    value = config.get(key, default)
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if integer:
-        ok = ok and float(value).is_integer()
-    _require(ok, key, "must be an integer" if integer else "must be a finite number", value,
-             "Fix the value in the search space.")
-    return int(value) if integer else float(value)
-
-
-def _require(condition: bool, key: str, rule: str, value: Any, fix: str) -> None:
-    if not condition:
-        from finegrain_automl.space import SpaceError
-
-        raise SpaceError(f"config: {key}: {rule}, got {value!r}. {fix}", path=key)

@@ -7,12 +7,11 @@ non-model keys; ``model`` and ``model.<family>.*`` belong to the core.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from finegrain_automl import SpaceError
+from finegrain_automl import config_number, require_config
 
 __all__ = ["MAX_SEQUENCE_LENGTH", "MIN_VOCAB_SIZE", "TEXT_HYPERPARAMETERS", "TextTrainingConfig"]
 
@@ -52,37 +51,37 @@ class TextTrainingConfig:
     label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
-        _require(self.epochs >= 1, "epochs", "must be at least 1", self.epochs, "Use 1 or more epochs.")
-        _require(
+        require_config(self.epochs >= 1, "epochs", "must be at least 1", self.epochs, "Use 1 or more epochs.")
+        require_config(
             self.batch_size >= 1,
             "batch_size",
             "must be at least 1",
             self.batch_size,
             "Use a positive batch size such as 64.",
         )
-        _require(self.lr > 0, "lr", "must be positive", self.lr, "Use for example 2e-3.")
-        _require(
+        require_config(self.lr > 0, "lr", "must be positive", self.lr, "Use for example 2e-3.")
+        require_config(
             self.weight_decay >= 0,
             "weight_decay",
             "cannot be negative",
             self.weight_decay,
             "Use 0 or a small value such as 1e-4.",
         )
-        _require(
+        require_config(
             self.vocab_size >= MIN_VOCAB_SIZE,
             "vocab_size",
             f"must be at least {MIN_VOCAB_SIZE}",
             self.vocab_size,
             "Use for example 8000.",
         )
-        _require(
+        require_config(
             2 <= self.max_length <= MAX_SEQUENCE_LENGTH,
             "max_length",
             f"must be between 2 and {MAX_SEQUENCE_LENGTH} ([CLS] and at least one token)",
             self.max_length,
             "Use for example 64.",
         )
-        _require(
+        require_config(
             0 <= self.label_smoothing < 1,
             "label_smoothing",
             "must be in [0, 1)",
@@ -98,31 +97,11 @@ class TextTrainingConfig:
             SpaceError: A value is out of range or of the wrong type.
         """
         return cls(
-            epochs=_number(config, "epochs", cls.epochs, integer=True),
-            batch_size=_number(config, "batch_size", cls.batch_size, integer=True),
-            lr=_number(config, "lr", cls.lr),
-            weight_decay=_number(config, "weight_decay", cls.weight_decay),
-            vocab_size=_number(config, "vocab_size", cls.vocab_size, integer=True),
-            max_length=_number(config, "max_length", cls.max_length, integer=True),
-            label_smoothing=_number(config, "label_smoothing", cls.label_smoothing),
+            epochs=config_number(config, "epochs", cls.epochs, integer=True),
+            batch_size=config_number(config, "batch_size", cls.batch_size, integer=True),
+            lr=config_number(config, "lr", cls.lr),
+            weight_decay=config_number(config, "weight_decay", cls.weight_decay),
+            vocab_size=config_number(config, "vocab_size", cls.vocab_size, integer=True),
+            max_length=config_number(config, "max_length", cls.max_length, integer=True),
+            label_smoothing=config_number(config, "label_smoothing", cls.label_smoothing),
         )
-
-
-def _number(config: Mapping[str, Any], key: str, default: float, *, integer: bool = False) -> Any:
-    value = config.get(key, default)
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if integer:
-        ok = ok and float(value).is_integer()
-    _require(
-        ok,
-        key,
-        "must be an integer" if integer else "must be a finite number",
-        value,
-        "Fix the value in the search space.",
-    )
-    return int(value) if integer else float(value)
-
-
-def _require(condition: bool, key: str, rule: str, value: Any, fix: str) -> None:
-    if not condition:
-        raise SpaceError(f"config: {key}: {rule}, got {value!r}. {fix}", path=key)
