@@ -8,6 +8,7 @@ directory is only ever added to, never overwritten.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from finegrain_automl import results
-from finegrain_automl.cv import make_splits
+from finegrain_automl.cv import auto_repeats, describe_cv, make_splits
 from finegrain_automl.data import DataSource, Dataset
 from finegrain_automl.errors import FgAutomlError, UsageError
 from finegrain_automl.plugins import Registry
@@ -85,6 +86,10 @@ def _validate_settings(settings: SearchSettings) -> None:
             f"({os.cpu_count()}). Use --cpus-per-trial {os.cpu_count()} or less.",
         ),
         (settings.folds >= 2, f"--folds must be at least 2, got {settings.folds}. Use --folds 2 or more."),
+        (
+            settings.repeats is None or settings.repeats >= 1,
+            f"--repeats must be at least 1, got {settings.repeats}. Use --repeats 1 for plain k-fold CV.",
+        ),
         (
             settings.time_budget_s is None or settings.time_budget_s > 0,
             f"--time-budget must be positive, got {settings.time_budget_s}. Give seconds, e.g. --time-budget 180.",
@@ -197,12 +202,16 @@ def prepare_search(
         )
         source = str(path)
     check_space_values(space, task=task, families=families)  # after the data: its errors are cheaper to find
+    if settings.repeats is None:
+        n_development = len(dataset) - round(settings.test_fraction * len(dataset))
+        settings = dataclasses.replace(settings, repeats=auto_repeats(n_development))
     splits = make_splits(
         dataset,
         n_folds=settings.folds,
         test_fraction=settings.test_fraction,
         seed=settings.seed,
         stratified=task.stratified,
+        repeats=settings.repeats,
     )
     return PreparedSearch(
         task=task,
@@ -240,11 +249,11 @@ def run_prepared_search(
     target = f", target {info['target']!r}" if "target" in info else ""
     progress = SearchProgress(
         total=prepared.settings.trials,
-        folds=prepared.settings.folds,
+        folds=prepared.settings.total_folds,
         time_budget_s=prepared.settings.time_budget_s,
         data_description=(
             f"{prepared.data_source}{target}; {len(prepared.data)} rows, {len(prepared.splits.test)} held out "
-            f"for the final test, {prepared.settings.folds}-fold CV on the rest"
+            f"for the final test, {describe_cv(prepared.settings.folds, prepared.settings.repeats)} on the rest"
         ),
     )
     started = time.monotonic()
@@ -319,10 +328,11 @@ def _search_and_refit(
         counts = summary["trials"]
         cause = (
             f" First error: {summary['errors'][0]}" if counts["failed"] == counts["total"] and summary["errors"]
-            else " Raise --time-budget or lower --folds."
+            else " Raise --time-budget, or lower --folds or --repeats."
         )
+        passes = f" of {describe_cv(settings.folds, settings.repeats)}" if (settings.repeats or 1) > 1 else ""
         raise NoCompletedTrialError(
-            f"No trial completed all {settings.folds} folds ({counts['pruned']} pruned, {counts['failed']} failed); "
+            f"No trial completed all {settings.total_folds} folds{passes} ({counts['pruned']} pruned, {counts['failed']} failed); "
             f"partial results are in {run_dir}.{cause}"
         )
     summary["best"] = {k: rows[0][k] for k in ("trial_id", "config", "cv_f1_mean", "cv_f1_std", "cv_metrics")}

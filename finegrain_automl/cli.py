@@ -86,6 +86,10 @@ def search(
         float, typer.Option(help="Seconds for the trials (Ray start-up and the refit come on top); 0: no limit.")
     ] = 180.0,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    repeats: Annotated[
+        int | None,
+        typer.Option(help="Passes of the folds, each shuffled anew; default: 3 below 750 development rows, 2 below 1,500, else 1."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for splits, sampler and training (0 or more).")] = 0,
     cpus_per_trial: Annotated[float, typer.Option(help="CPUs each trial reserves.")] = 1.0,
     gpus_per_trial: Annotated[float, typer.Option(help="GPUs each trial reserves (fractions allowed).")] = 0.0,
@@ -109,6 +113,7 @@ def search(
         trials=trials,
         time_budget_s=time_budget or None,
         folds=folds,
+        repeats=repeats,
         seed=seed,
         cpus_per_trial=cpus_per_trial,
         gpus_per_trial=gpus_per_trial,

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from finegrain_automl.cv import describe_cv
 from finegrain_automl.errors import UsageError
 from finegrain_automl.search import TrialRecord
 from finegrain_automl.task import MODEL_KEY, FittedModel, ModelFamily, Task
@@ -232,7 +233,7 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], rows: Sequence[Mappi
         f"- Run directory: `{summary['run_dir']}`",
         f"- Data: {summary['data']['source']} ({summary['data']['rows']} rows; "
         f"{summary['data']['test_rows']} held out for the final test)",
-        f"- Protocol: {summary['settings']['folds']}-fold cross-validated F1, seed "
+        f"- Protocol: F1 by {describe_cv(summary['settings']['folds'], summary['settings'].get('repeats'))}, seed "
         f"{summary['settings']['seed']}; Optuna TPE searcher, ASHA scheduler (Ray Tune)",
         f"- Trials: {trials['completed']} completed, {trials['pruned']} pruned, "
         f"{trials['failed']} failed in {summary['elapsed_s']:.0f} s",

@@ -32,6 +32,9 @@ class SearchSettings:
     trials: int = 40
     time_budget_s: float | None = 180.0
     folds: int = 5
+    #: Passes of the k folds, each with its own shuffle; None: chosen from the
+    #: data size (:func:`finegrain_automl.cv.auto_repeats`) when the search is prepared.
+    repeats: int | None = None
     seed: int = 0
     test_fraction: float = 0.2
     cpus_per_trial: float = 1.0
@@ -41,6 +44,11 @@ class SearchSettings:
     dashboard: bool = True
     max_epochs: int | None = None
     early_stopping: bool = True
+
+    @property
+    def total_folds(self) -> int:
+        """Fits per trial: ``folds`` times ``repeats`` (1 while ``repeats`` is unresolved)."""
+        return self.folds * (self.repeats or 1)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, as saved in the run directory."""
@@ -221,7 +229,7 @@ def run_search(
             constant_liar=concurrency > 1,
         )
     storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / 'study.db'}")
-    searcher = _fold_aware_searcher(OptunaSearch, folds=settings.folds)(
+    searcher = _fold_aware_searcher(OptunaSearch, folds=settings.total_folds)(
         space=define_by_run,
         metric=METRIC,
         mode="max",
@@ -230,7 +238,7 @@ def run_search(
         storage=storage,
     )
     scheduler = (
-        ASHAScheduler(time_attr="training_iteration", max_t=settings.folds, grace_period=1, reduction_factor=3)
+        ASHAScheduler(time_attr="training_iteration", max_t=settings.total_folds, grace_period=1, reduction_factor=3)
         if settings.early_stopping
         else FIFOScheduler()
     )
@@ -254,12 +262,12 @@ def run_search(
             name="tune",
             storage_path=str(run_dir),
             verbose=0,
-            callbacks=[_progress_callback(progress, folds=settings.folds, on_result=on_result)],
+            callbacks=[_progress_callback(progress, folds=settings.total_folds, on_result=on_result)],
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
         ),
     )
     grid = tuner.fit()
-    return [_record(result, folds=settings.folds) for result in grid]
+    return [_record(result, folds=settings.total_folds) for result in grid]
 
 
 def _finished_status(result: dict[str, Any], *, folds: int) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finegrain_automl.cv import make_splits
+from finegrain_automl.cv import auto_repeats, describe_cv, make_splits
 from finegrain_automl.data import Dataset
 from finegrain_automl.errors import DataError
 
@@ -80,3 +80,34 @@ def test_class_smaller_than_folds_is_a_clear_error() -> None:
     data = Dataset(features=pd.DataFrame({"x": range(100)}), target=target)
     with pytest.raises(DataError, match=r"Class 1 has 4 rows.*fewer --folds"):
         make_splits(data, n_folds=5)
+
+
+@pytest.mark.parametrize("groups", [False, True])
+def test_repeated_folds_partition_the_development_rows_once_per_pass(groups: bool) -> None:
+    data = _data(groups=groups)
+    plain = make_splits(data, n_folds=4, seed=5)
+    repeated = make_splits(data, n_folds=4, seed=5, repeats=3)
+    assert (repeated.n_folds, repeated.repeats, len(repeated.folds)) == (4, 3, 12)
+    np.testing.assert_array_equal(repeated.test, plain.test)  # repeats never touch the test split
+    passes = [repeated.folds[i * 4 : (i + 1) * 4] for i in range(3)]
+    for folds in passes:
+        validation = np.concatenate([valid for _, valid in folds])
+        assert sorted(validation.tolist()) == sorted(repeated.development.tolist())
+        for train, valid in folds:
+            assert set(train.tolist()).isdisjoint(valid.tolist())
+            assert len(train) + len(valid) == len(repeated.development)
+    for (a_train, a_valid), (b_train, b_valid) in zip(passes[0], plain.folds, strict=True):
+        np.testing.assert_array_equal(a_valid, b_valid)  # the first pass is the plain k-fold split
+        np.testing.assert_array_equal(a_train, b_train)
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(passes[0], passes[1], strict=True))
+
+
+def test_repeats_below_one_is_a_clear_error() -> None:
+    with pytest.raises(DataError, match="--repeats must be at least 1"):
+        make_splits(_data(), n_folds=5, repeats=0)
+
+
+def test_auto_repeats_gives_small_data_more_passes() -> None:
+    assert [auto_repeats(n) for n in (0, 120, 455, 749, 750, 1499, 1500, 40_000)] == [1, 3, 3, 3, 2, 2, 1, 1]
+    assert describe_cv(5, 1) == "5-fold CV"
+    assert describe_cv(5, 3) == "5-fold CV repeated 3 times"

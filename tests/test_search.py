@@ -63,8 +63,9 @@ def test_tiny_search_ranks_refits_saves_and_predicts(tmp_path: Path) -> None:
     registry = make_registry(
         plugins=[("toy", _ToyPlugin()), ("observer", observer), ("raising", _RaisingObserver())], autoload=False
     )
-    settings = SearchSettings(trials=3, folds=2, time_budget_s=300, concurrency=2, dashboard=False)
+    settings = SearchSettings(trials=3, folds=2, repeats=2, time_budget_s=300, concurrency=2, dashboard=False)
     prepared = prepare_search(registry, task_name="toy", settings=settings, data=DataOptions())
+    assert len(prepared.splits.folds) == 4  # 2 folds, 2 passes
     summary = run_prepared_search(prepared, registry, output=tmp_path / "runs")
 
     run_dir = Path(summary["run_dir"])
@@ -77,7 +78,8 @@ def test_tiny_search_ranks_refits_saves_and_predicts(tmp_path: Path) -> None:
     assert len(board) == trials["completed"]
     assert list(board["rank"]) == list(range(1, len(board) + 1))
     assert board["cv_f1_mean"].is_monotonic_decreasing
-    assert (board["folds"] == 2).all()
+    assert (board["folds"] == 4).all()  # every fold of both passes
+    assert summary["settings"]["repeats"] == 2
     best = summary["best"]
     assert best["cv_f1_mean"] == pytest.approx(board["cv_f1_mean"].iloc[0])
     assert best["config"]["model"] in {"linear", "mlp"}
@@ -140,9 +142,9 @@ class _BrokenPlugin:
 
 def test_search_where_every_trial_fails_keeps_the_run_directory(tmp_path: Path) -> None:
     registry = make_registry(plugins=[("broken", _BrokenPlugin())], autoload=False)
-    settings = SearchSettings(trials=2, folds=2, time_budget_s=300, concurrency=1, dashboard=False)
+    settings = SearchSettings(trials=2, folds=2, repeats=3, time_budget_s=300, concurrency=1, dashboard=False)
     prepared = prepare_search(registry, task_name="toy_broken", settings=settings, data=DataOptions())
-    with pytest.raises(NoCompletedTrialError, match=r"No trial completed all 2 folds \(0 pruned, 2 failed\)"):
+    with pytest.raises(NoCompletedTrialError, match=r"No trial completed all 6 folds of 2-fold CV repeated 3 times \(0 pruned, 2 failed\)"):
         run_prepared_search(prepared, registry, output=tmp_path)
     (run_dir,) = tmp_path.iterdir()
     assert (run_dir / "leaderboard.csv").exists() and (run_dir / "run.json").exists()
