@@ -9,7 +9,7 @@ from finegrain_automl.config import config_number, require_config
 from finegrain_automl.data import DataSource, Dataset, column_list, plain_value
 from finegrain_automl.errors import DataError, FgAutomlError, PluginError, UsageError
 from finegrain_automl.hookspecs import hookimpl
-from finegrain_automl.space import Space, SpaceError, load_space
+from finegrain_automl.space import Space, SpaceError, load_points, load_space
 from finegrain_automl.task import FitContext, FittedModel, ModelFamily, Task, saved_family
 
 __version__ = "0.1.0"
@@ -30,6 +30,7 @@ __all__ = [
     "column_list",
     "config_number",
     "hookimpl",
+    "load_points",
     "load_space",
     "plain_value",
     "require_config",

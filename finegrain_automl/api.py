@@ -27,7 +27,7 @@ from finegrain_automl.plugins import Registry
 from finegrain_automl.search import SearchProgress, SearchSettings
 from finegrain_automl.trial import TrialPayload
 from finegrain_automl.space import Space, load_space
-from finegrain_automl.task import Task, check_space, check_space_values
+from finegrain_automl.task import Task, check_space, check_space_values, starting_points
 
 __all__ = [
     "DataOptions",
@@ -74,6 +74,8 @@ class PreparedSearch:
     settings: SearchSettings
     drop_columns: tuple[str, ...] = ()
     data_options: dict[str, str] = field(default_factory=dict)
+    #: The task's starting points that the space can start from, tried first.
+    starting_points: tuple[dict[str, Any], ...] = ()
 
 
 def _validate_settings(settings: SearchSettings) -> None:
@@ -223,6 +225,7 @@ def prepare_search(
         settings=settings,
         drop_columns=data.drop_columns,
         data_options=dict(data.options or {}),
+        starting_points=tuple(starting_points(space, task=task, limit=settings.trials)),
     )
 
 
@@ -293,6 +296,7 @@ def _search_and_refit(
             "options": dict(prepared.data_options),
         },
         "settings": settings.to_dict(),
+        "starting_points": list(prepared.starting_points),
         "versions": _versions(),
         "leaderboard_metrics": list(task.leaderboard_metrics),
         "dashboard_url": progress.dashboard_url,
@@ -307,6 +311,7 @@ def _search_and_refit(
         records = run_search(
             payload=payload,
             define_by_run=prepared.space.define_by_run(),
+            starting_points=prepared.starting_points,
             settings=settings,
             run_dir=run_dir,
             progress=progress,

@@ -302,7 +302,7 @@ def space_show(
 ) -> None:
     """Print a task's search space (checked against the task)."""
     from finegrain_automl.space import load_space
-    from finegrain_automl.task import check_space, check_space_values
+    from finegrain_automl.task import check_space, check_space_values, starting_points
 
     registry = _registry()
     task_obj = registry.task(task)
@@ -315,6 +315,14 @@ def space_show(
     for key, description in loaded.rows():
         table.add_row(key, description)
     out.print(table)
+    points = starting_points(loaded, task=task_obj)
+    if points:
+        tried = Table(title="Starting points (tried first; the sampler fills in the rest)")
+        tried.add_column("#", justify="right")
+        tried.add_column("configuration")
+        for number, point in enumerate(points, start=1):
+            tried.add_row(str(number), ", ".join(f"{k}={v}" for k, v in point.items()))
+        out.print(tried)
 
 
 def main() -> None:

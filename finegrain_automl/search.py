@@ -14,7 +14,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,6 +203,7 @@ def run_search(
     payload: TrialPayload,
     define_by_run: Callable[[Any], dict[str, Any]],
     settings: SearchSettings,
+    starting_points: Sequence[Mapping[str, Any]] = (),
     run_dir: Path,
     progress: SearchProgress,
     on_result: Callable[[dict[str, Any]], None] | None = None,
@@ -211,6 +212,9 @@ def run_search(
 
     Must run inside :class:`ray_session`. The Optuna study lives in
     ``run_dir/study.db`` (SQLite) and Tune's experiment in ``run_dir/tune``.
+    ``starting_points`` (flat, possibly partial configurations the space can
+    sample) are enqueued in the study and run first; the sampler fills in
+    what they leave out.
     """
     import optuna
     from ray import tune
@@ -236,6 +240,7 @@ def run_search(
         sampler=sampler,
         study_name="search",
         storage=storage,
+        points_to_evaluate=[dict(point) for point in starting_points] or None,
     )
     scheduler = (
         ASHAScheduler(time_attr="training_iteration", max_t=settings.total_folds, grace_period=1, reduction_factor=3)

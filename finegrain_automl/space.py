@@ -26,7 +26,15 @@ from finegrain_automl.errors import FgAutomlError
 if TYPE_CHECKING:  # optuna is slow to import; only its types are needed here
     import optuna
 
-__all__ = ["DISTRIBUTION_KEYS", "SEPARATOR", "Space", "SpaceError", "branch_params", "load_space"]
+__all__ = [
+    "DISTRIBUTION_KEYS",
+    "SEPARATOR",
+    "Space",
+    "SpaceError",
+    "branch_params",
+    "load_points",
+    "load_space",
+]
 
 SEPARATOR = "."
 DISTRIBUTION_KEYS = ("choice", "int", "uniform", "loguniform")
@@ -395,6 +403,45 @@ class Space:
         """
         return _to_raw(self._nodes)
 
+    def starting_point(self, point: Mapping[str, Any]) -> dict[str, Any]:
+        """The part of a suggested configuration that this space can start from.
+
+        A task suggests configurations known to work well (its starting
+        points); a user's space may not hold all of their keys or values.
+        Walking the space as a trial would, this keeps each key of ``point``
+        whose value the space could sample there: a choice among the
+        choices, a number within the bounds (an integer on the step for
+        ``int``), a branch among the branches (then its parameters are
+        visited). Keys the space lacks, keys under an unchosen or invalid
+        branch, constants and out-of-range values are left out; the sampler
+        draws what is left out.
+
+        Args:
+            point: A flat configuration, possibly partial, e.g.
+                ``{"model": "linear", "lr": 0.01}``.
+
+        Returns:
+            The kept keys and values, in the space's order.
+        """
+        kept: dict[str, Any] = {}
+
+        def walk(nodes: _Nodes, prefix: str) -> None:
+            for name, node in nodes:
+                path = _join(prefix, name)
+                if path not in point or node.kind == "constant":
+                    continue
+                value = point[path]
+                if node.kind == "branch":
+                    branches = dict(node.value)
+                    if isinstance(value, str) and value in branches:
+                        kept[path] = value
+                        walk(branches[value], _join(path, value))
+                elif _can_sample(node, value):
+                    kept[path] = int(value) if node.kind == "int" else float(value) if node.kind != "choice" else value
+
+        walk(self._nodes, "")
+        return kept
+
     def rows(self) -> list[tuple[str, str]]:
         """(key path, description) per node in definition order, for ``space show``.
 
@@ -402,6 +449,18 @@ class Space:
         "constant 5" or "branch choice: resmlp, ft_transformer".
         """
         return [(path, _describe(node)) for path, node in _iter_nodes(self._nodes)]
+
+
+def _can_sample(node: _Node, value: Any) -> bool:
+    """Whether sampling ``node`` can give ``value``."""
+    if node.kind == "choice":
+        return any(value == c and type(value) is type(c) for c in node.value)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if node.kind == "int":
+        return number and float(value).is_integer() and node.low <= value <= node.high and (
+            (int(value) - node.low) % node.step == 0
+        )
+    return number and math.isfinite(value) and node.low <= value <= node.high
 
 
 def _active_constants(space: Space, trial: Any) -> dict[str, Any]:
@@ -453,6 +512,25 @@ _Loader.add_implicit_resolver(  # YAML 1.1 floats need a '.', so PyYAML leaves 1
 )
 
 
+def _read_yaml(path: str | os.PathLike[str], what: str) -> tuple[str, Any]:
+    """Returns ``(source name, parsed YAML)``; raises SpaceError naming the file."""
+    src = os.fspath(path)
+    try:
+        with open(src, encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeError) as exc:
+        reason = f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
+        raise _err(src, "", f"cannot read the {what} file", reason,
+                   "Check the path and that it is a readable UTF-8 file.") from exc
+    try:
+        return src, yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise _err(src, "", f"invalid YAML{where}", getattr(exc, "problem", None) or str(exc),
+                   "Fix the YAML syntax (quote values containing ': ' or ' #').") from exc
+
+
 def load_space(path: str | os.PathLike[str]) -> Space:
     """Read and validate a YAML search-space file.
 
@@ -465,19 +543,29 @@ def load_space(path: str | os.PathLike[str]) -> Space:
     Raises:
         SpaceError: If the file is missing, unreadable, not valid YAML, or not a valid space.
     """
-    src = os.fspath(path)
-    try:
-        with open(src, encoding="utf-8") as fh:
-            text = fh.read()
-    except (OSError, UnicodeError) as exc:
-        reason = f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
-        raise _err(src, "", "cannot read the search-space file", reason,
-                   "Check the path and that it is a readable UTF-8 file.") from exc
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise _err(src, "", f"invalid YAML{where}", getattr(exc, "problem", None) or str(exc),
-                   "Fix the YAML syntax (quote values containing ': ' or ' #').") from exc
+    src, data = _read_yaml(path, "search-space")
     return Space.from_dict(data, source=src)
+
+
+def load_points(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read a YAML list of flat configurations (a task's starting points).
+
+    Each item maps key paths, as a sampled configuration has them
+    (``model.resmlp.hidden``), to scalar values.
+
+    Raises:
+        SpaceError: If the file is unreadable, not valid YAML, or not such a list.
+    """
+    src, data = _read_yaml(path, "starting-points")
+    if not isinstance(data, list):
+        raise _err(src, "", "starting points must be a YAML list of configurations", type(data).__name__,
+                   "Write one `- {key: value, ...}` item per configuration.")
+    for i, point in enumerate(data):
+        if not isinstance(point, Mapping) or not all(isinstance(k, str) for k in point):
+            raise _err(src, f"[{i}]", "a starting point must map key paths to values", point,
+                       "Write e.g. `- {model: linear, lr: 0.01}`.")
+        for key, value in point.items():
+            if value is not None and not isinstance(value, _SCALARS):
+                raise _err(src, f"[{i}].{key}", "starting-point values must be scalars", value,
+                           "Use flat key paths such as model.resmlp.hidden: 64.")
+    return [dict(point) for point in data]

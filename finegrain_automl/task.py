@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import difflib
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,7 +28,16 @@ if TYPE_CHECKING:
     from finegrain_automl.data import DataSource, Dataset
     from finegrain_automl.space import Space
 
-__all__ = ["FitContext", "FittedModel", "ModelFamily", "Task", "check_space", "check_space_values", "saved_family"]
+__all__ = [
+    "FitContext",
+    "FittedModel",
+    "ModelFamily",
+    "Task",
+    "check_space",
+    "check_space_values",
+    "saved_family",
+    "starting_points",
+]
 
 #: Key of the branch choice that selects the model family in every space.
 MODEL_KEY = "model"
@@ -161,6 +170,19 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def default_space(self) -> Space:
         """Returns the default search space (usually package data YAML)."""
+
+    def starting_points(self) -> Sequence[Mapping[str, Any]]:
+        """Returns configurations to try first, before the sampler takes over.
+
+        Known-good settings (each family's usual defaults for the task's
+        data, the classical baseline) make a short search reliable: they are
+        scored like any trial and seed the sampler's model of the space.
+        Each is flat (``{"model": "linear", "lr": 0.01}``) and may be
+        partial; the core keeps only what the space in use can sample
+        (:meth:`~finegrain_automl.space.Space.starting_point`) and lets the
+        sampler draw the rest. Default: none.
+        """
+        return ()
 
     @abc.abstractmethod
     def load_default(self, *, seed: int) -> Dataset:
@@ -313,6 +335,17 @@ def _did_you_mean(name: str, options: Iterable[str]) -> str:
 RANDOM_CHECKS = 32
 
 
+def starting_points(space: Space, *, task: Task, limit: int | None = None) -> list[dict[str, Any]]:
+    """The task's starting points that ``space`` can start from, without
+    duplicates or empty ones, at most ``limit`` (see :meth:`Task.starting_points`)."""
+    kept: list[dict[str, Any]] = []
+    for point in task.starting_points():
+        fitted = space.starting_point(point)
+        if fitted and fitted not in kept:
+            kept.append(fitted)
+    return kept[:limit]
+
+
 def check_space_values(space: Space, *, task: Task, families: Mapping[str, ModelFamily]) -> None:
     """Asks ``task`` to check extreme and random configurations of ``space``.
 
@@ -333,7 +366,10 @@ def check_space_values(space: Space, *, task: Task, families: Mapping[str, Model
     configs = [space.sample(_ExtremeTrial(index=i, high=high)) for i in range(widest) for high in (False, True)]
     sampler = optuna.samplers.RandomSampler(seed=0)
     study = optuna.create_study(sampler=sampler)
-    configs += [space.sample(study.ask()) for _ in range(RANDOM_CHECKS)]
+    points = starting_points(space, task=task)
+    for point in points:  # completed by the sampler exactly as in a search
+        study.enqueue_trial(point)
+    configs += [space.sample(study.ask()) for _ in range(len(points) + RANDOM_CHECKS)]
     for config in configs:
         name, params = branch_params(config, MODEL_KEY)
         try:

@@ -83,6 +83,20 @@ def test_space_show_prints_the_default_space() -> None:
     assert result.exit_code == 0, result.output
     for key in ("model", "model.resmlp.hidden", "model.ft_transformer.d_token", "imbalance.focal.gamma", "lr"):
         assert key in result.output
+    # The task's starting points are listed after the space, one per family.
+    assert "Starting points" in result.output
+    for family in ("model=linear", "model=resmlp", "model=ft_transformer"):
+        assert family in result.output
+
+
+def test_space_show_lists_only_the_starting_points_a_users_space_can_sample(tmp_path: Path) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text("lr: {loguniform: [1.0e-4, 2.0e-3]}\nmodel: {choice: {resmlp: {hidden: {int: [16, 32]}}}}\n")
+    result = runner.invoke(app, ["space", "show", "fraud", "--space", str(space)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    # Only the resmlp point survives; its hidden=128 and the other keys are outside this space.
+    assert "model=resmlp" in result.output and "model=linear" not in result.output
+    assert "lr=0.001" in result.output and "hidden=128" not in result.output
 
 
 def test_unknown_task(output: Path) -> None:

@@ -88,6 +88,9 @@ def test_tiny_search_ranks_refits_saves_and_predicts(tmp_path: Path) -> None:
     # The Optuna study is in SQLite inside the run directory and saw every trial.
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{run_dir / 'study.db'}")
     assert len(study.trials) == 3
+    # The task's starting point runs first, exactly as given.
+    assert summary["starting_points"] == [{"lr": 0.05, "model": "mlp", "model.mlp.hidden": 8}]
+    assert study.trials[0].params == {"lr": 0.05, "model": "mlp", "model.mlp.hidden": 8}
     states = [t.state for t in study.trials]
     # Trials ASHA stopped before their last fold are PRUNED, not COMPLETE with a partial score.
     assert states.count(optuna.trial.TrialState.COMPLETE) == trials["completed"]

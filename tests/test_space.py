@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import optuna
 import pytest
 
 from finegrain_automl.errors import FgAutomlError
-from finegrain_automl.space import Space, SpaceError, branch_params, load_space
+from finegrain_automl.space import Space, SpaceError, branch_params, load_points, load_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -443,3 +444,60 @@ def test_uniform_single_point_and_float_formatting() -> None:
     space = Space.from_dict({"x": {"uniform": [0.5, 0.5]}, "big": {"uniform": [1, 2e6]}})
     assert space.sample(optuna.create_study().ask())["x"] == 0.5
     assert dict(space.rows())["big"] == "uniform 1.0..2e6"
+
+
+def test_starting_point_keeps_what_the_space_can_sample() -> None:
+    space = Space.from_dict(ARCH)
+    point = {
+        "lr": 3e-3,
+        "batch_size": 128,
+        "epochs": 7,  # a constant: never sampled, so never kept
+        "model": "resmlp",
+        "model.resmlp.hidden": 64.0,  # an integral float counts as the int 64
+        "model.resmlp.blocks": 4,  # off the step of 2 from 1
+        "model.resmlp.act": "gelu",
+        "model.resmlp.act.gelu.approximate": "tanh",
+        "model.ft_transformer.dropout": 0.1,  # under a branch that is not chosen
+        "warmup": 0.1,  # not in the space
+    }
+    kept = space.starting_point(point)
+    assert kept == {
+        "lr": 3e-3,
+        "batch_size": 128,
+        "model": "resmlp",
+        "model.resmlp.hidden": 64,
+        "model.resmlp.act": "gelu",
+        "model.resmlp.act.gelu.approximate": "tanh",
+    }
+    assert type(kept["model.resmlp.hidden"]) is int
+    # Out of range, wrong types, an unknown branch: left for the sampler.
+    assert space.starting_point({"lr": 1.0, "batch_size": "128", "model": "mlp", "model.mlp.hidden": 8}) == {}
+    assert space.starting_point({"batch_size": True, "lr": float("nan")}) == {}
+
+
+def test_a_starting_point_is_completed_by_the_sampler() -> None:
+    space = Space.from_dict(ARCH)
+    point = space.starting_point({"model": "ft_transformer", "lr": 1e-3})
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    study.enqueue_trial(point)
+    config = space.sample(study.ask())
+    assert config["model"] == "ft_transformer" and config["lr"] == 1e-3
+    assert set(config) == {"lr", "batch_size", "epochs", "model"} | BRANCH_KEYS["ft_transformer"]
+
+
+def test_load_points_reads_a_list_and_names_bad_items(tmp_path: Path) -> None:
+    good = tmp_path / "points.yaml"
+    good.write_text("- {model: linear, lr: 1e-2}\n- model: resmlp\n  model.resmlp.hidden: 64\n")
+    assert load_points(good) == [{"model": "linear", "lr": 0.01}, {"model": "resmlp", "model.resmlp.hidden": 64}]
+    for text, fragment in [
+        ("model: linear\n", "must be a YAML list"),
+        ("- [1, 2]\n", "[0]: a starting point must map key paths to values"),
+        ("- {model: {choice: [a]}}\n", "[0].model: starting-point values must be scalars"),
+        ("- {model: [\n", "invalid YAML"),
+    ]:
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        with pytest.raises(SpaceError, match=re.escape(fragment)):
+            load_points(bad)
+    with pytest.raises(SpaceError, match="cannot read the starting-points file"):
+        load_points(tmp_path / "missing.yaml")

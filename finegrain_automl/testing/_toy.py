@@ -85,6 +85,10 @@ class ToyTask(Task):
     def default_space(self) -> Space:
         return Space.from_dict(_SPACE, source="toy default space")
 
+    def starting_points(self) -> list[dict[str, Any]]:
+        """Tried first: a mid-sized MLP at a usual learning rate."""
+        return [{"model": "mlp", "model.mlp.hidden": 8, "lr": 0.05}]
+
     def load_default(self, *, seed: int) -> Dataset:
         return self._dataset(make_toy_data(seed=seed), target="label")
 

@@ -73,6 +73,13 @@ class TaskConformance:
         check_space_values(space, task=task, families=families)
         assert set(space.branches(MODEL_KEY)) <= set(families)
 
+    def test_starting_points_fit_the_default_space_unchanged(self, task: Task) -> None:
+        # A key the default space drops (a typo, a value out of range) would be sampled silently instead.
+        space = task.default_space()
+        for point in task.starting_points():
+            dropped = {k: v for k, v in point.items() if k not in space.starting_point(point)}
+            assert not dropped, f"starting point {point} has keys the default space cannot sample: {dropped}"
+
     def test_built_in_data_has_a_target_with_two_classes_or_more(self, sample: Dataset) -> None:
         assert sample.target is not None and len(sample) == len(sample.target)
         assert len(np.unique(sample.target)) >= 2

@@ -16,7 +16,7 @@ from importlib.resources import files
 
 import pandas as pd
 
-from finegrain_automl import Dataset, Space, Task, hookimpl, load_space
+from finegrain_automl import Dataset, Space, Task, hookimpl, load_points, load_space
 from finegrain_automl.tabular import TabularBinaryTask, table_dataset
 
 __all__ = ["DiseaseRiskTask", "fg_automl_tasks"]
@@ -41,6 +41,10 @@ class DiseaseRiskTask(TabularBinaryTask):
 
     def default_space(self) -> Space:
         return load_space(files(__package__) / "space.yaml")
+
+    def starting_points(self) -> list[dict]:
+        """One usual configuration per model family (``starting_points.yaml``), tried first."""
+        return load_points(files(__package__) / "starting_points.yaml")
 
     def load_default(self, *, seed: int) -> Dataset:
         """Returns the 569 patients of the breast-cancer table (``seed`` is unused:

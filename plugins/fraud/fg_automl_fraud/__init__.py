@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from finegrain_automl import Dataset, Space, Task, hookimpl, load_space
+from finegrain_automl import Dataset, Space, Task, hookimpl, load_points, load_space
 from finegrain_automl.tabular import TabularBinaryTask, table_dataset
 
 __all__ = ["FraudTask", "fg_automl_tasks"]
@@ -35,6 +35,10 @@ class FraudTask(TabularBinaryTask):
 
     def default_space(self) -> Space:
         return load_space(files(__package__) / "space.yaml")
+
+    def starting_points(self) -> list[dict]:
+        """One usual configuration per model family (``starting_points.yaml``), tried first."""
+        return load_points(files(__package__) / "starting_points.yaml")
 
     def load_default(self, *, seed: int) -> Dataset:
         from fg_automl_fraud.generator import generate_transactions
