@@ -242,8 +242,14 @@ def run_search(
         storage=storage,
         points_to_evaluate=[dict(point) for point in starting_points] or None,
     )
+    # ASHA compares trials after one fold; with repeated folds, after one whole
+    # pass (every development row scored once), since single folds of small
+    # data are too noisy to stop a configuration on.
+    grace = settings.folds if (settings.repeats or 1) > 1 else 1
     scheduler = (
-        ASHAScheduler(time_attr="training_iteration", max_t=settings.total_folds, grace_period=1, reduction_factor=3)
+        ASHAScheduler(
+            time_attr="training_iteration", max_t=settings.total_folds, grace_period=grace, reduction_factor=3
+        )
         if settings.early_stopping
         else FIFOScheduler()
     )
