@@ -1,9 +1,9 @@
 """Test F1 of each task's default search against a classical baseline.
 
-For every task named, this runs the default search (``fg-automl search --task
-T`` with its defaults: built-in data, seed 0, 5 folds, 180 s budget) and, on
-the SAME held-out test split (``make_splits(..., seed=0)``), a classical
-baseline trained on the same development rows:
+For every task and seed named, this runs the default search (``fg-automl
+search --task T --seed S`` with its defaults: built-in data, 5 folds, 180 s
+budget) and, on the SAME held-out test split (``make_splits(..., seed=S)``), a
+classical baseline trained on the same development rows:
 
 - disease_risk, fraud: logistic regression on standardised numeric and one-hot
   categorical features (median / most-frequent imputation), decision
@@ -12,9 +12,12 @@ baseline trained on the same development rows:
 
 Usage::
 
-    .venv/bin/python benchmarks/quality.py [--tasks disease_risk text] [--time-budget 180]
+    .venv/bin/python benchmarks/quality.py [--tasks disease_risk text] [--time-budget 180] [--seeds 0 1 2]
 
-Prints one table. Not a test: a search takes minutes.
+Prints one table; with several seeds, each task also gets a row of means,
+wins/ties/losses and the standard error of the mean difference (one test
+patient moves a small task's F1 by about 0.01, so single seeds decide little).
+Not a test: a search takes minutes.
 """
 
 from __future__ import annotations
@@ -85,7 +88,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=["disease_risk", "text"], choices=sorted(BASELINES))
     parser.add_argument("--time-budget", type=float, default=180.0)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="Seeds of the split and the search; several give a per-seed table and the means.")
     args = parser.parse_args()
 
     from rich.console import Console
@@ -97,36 +101,59 @@ def main() -> None:
 
     console = Console(width=160)
     registry = make_registry()
-    table = Table(title=f"Test F1: default search against a classical baseline (seed {args.seed}, same test split)")
-    for column in ("task", "metric", "search test F1", "search CV F1", "winner", "search wall s",
+    table = Table(title="Test F1: default search against a classical baseline (same test split per seed)")
+    for column in ("task", "seed", "metric", "search test F1", "search CV F1", "winner", "search wall s",
                    "baseline", "baseline test F1", "search - baseline"):
         table.add_column(column)
     for task_name in args.tasks:
-        settings = SearchSettings(seed=args.seed, time_budget_s=args.time_budget, dashboard=False)
-        prepared = prepare_search(registry, task_name=task_name, settings=settings, data=DataOptions())
-        console.print(f"[bold]{task_name}[/]: default search ({len(prepared.data)} rows) ...")
-        started = time.perf_counter()
-        with tempfile.TemporaryDirectory() as tmp:
-            summary = run_prepared_search(prepared, registry, output=Path(tmp))
-        wall = time.perf_counter() - started
         name, baseline = BASELINES[task_name]
-        base_f1 = baseline(prepared.data, prepared.splits.development, prepared.splits.test, seed=args.seed)
-        best = summary["best"]
-        console.print(
-            f"{task_name}: search test F1 {best['test_f1']:.4f} (CV {best['cv_f1_mean']:.4f}, "
-            f"{best['config']['model']}, {wall:.0f} s) | {name}: {base_f1:.4f}"
-        )
-        table.add_row(
-            task_name,
-            "macro F1" if task_name == "text" else "F1 (positive class)",
-            f"{best['test_f1']:.4f}",
-            f"{best['cv_f1_mean']:.4f} ± {best['cv_f1_std']:.4f}",
-            str(best["config"]["model"]),
-            f"{wall:.0f}",
-            name,
-            f"{base_f1:.4f}",
-            f"{best['test_f1'] - base_f1:+.4f}",
-        )
+        differences, searched, based, walls = [], [], [], []
+        for seed in args.seeds:
+            settings = SearchSettings(seed=seed, time_budget_s=args.time_budget, dashboard=False)
+            prepared = prepare_search(registry, task_name=task_name, settings=settings, data=DataOptions())
+            console.print(f"[bold]{task_name}[/], seed {seed}: default search ({len(prepared.data)} rows) ...")
+            started = time.perf_counter()
+            with tempfile.TemporaryDirectory() as tmp:
+                summary = run_prepared_search(prepared, registry, output=Path(tmp))
+            wall = time.perf_counter() - started
+            base_f1 = baseline(prepared.data, prepared.splits.development, prepared.splits.test, seed=seed)
+            best = summary["best"]
+            console.print(
+                f"{task_name}, seed {seed}: search test F1 {best['test_f1']:.4f} (CV {best['cv_f1_mean']:.4f}, "
+                f"{best['config']['model']}, {wall:.0f} s) | {name}: {base_f1:.4f}"
+            )
+            table.add_row(
+                task_name,
+                str(seed),
+                "macro F1" if task_name == "text" else "F1 (positive class)",
+                f"{best['test_f1']:.4f}",
+                f"{best['cv_f1_mean']:.4f} ± {best['cv_f1_std']:.4f}",
+                str(best["config"]["model"]),
+                f"{wall:.0f}",
+                name,
+                f"{base_f1:.4f}",
+                f"{best['test_f1'] - base_f1:+.4f}",
+            )
+            differences.append(best["test_f1"] - base_f1)
+            searched.append(best["test_f1"])
+            based.append(base_f1)
+            walls.append(wall)
+        if len(args.seeds) > 1:
+            diff = np.asarray(differences)
+            wins, ties = int((diff > 1e-9).sum()), int((np.abs(diff) <= 1e-9).sum())
+            table.add_row(
+                task_name,
+                f"mean of {len(diff)}",
+                f"{wins} wins, {ties} ties, {len(diff) - wins - ties} losses",
+                f"{np.mean(searched):.4f}",
+                "",
+                "",
+                f"{np.mean(walls):.0f} (max {np.max(walls):.0f})",
+                name,
+                f"{np.mean(based):.4f}",
+                f"{diff.mean():+.4f} ± {diff.std(ddof=1) / np.sqrt(len(diff)):.4f} (s.e.)",
+                end_section=True,
+            )
     console.print(table)
 
 

@@ -242,13 +242,12 @@ def run_search(
         storage=storage,
         points_to_evaluate=[dict(point) for point in starting_points] or None,
     )
-    # ASHA compares trials after one fold; with repeated folds, after one whole
-    # pass (every development row scored once), since single folds of small
-    # data are too noisy to stop a configuration on.
-    grace = settings.folds if (settings.repeats or 1) > 1 else 1
     scheduler = (
         ASHAScheduler(
-            time_attr="training_iteration", max_t=settings.total_folds, grace_period=grace, reduction_factor=3
+            time_attr="training_iteration",
+            max_t=settings.total_folds,
+            grace_period=first_rung(settings),
+            reduction_factor=3,
         )
         if settings.early_stopping
         else FIFOScheduler()
@@ -279,6 +278,16 @@ def run_search(
     )
     grid = tuner.fit()
     return [_record(result, folds=settings.total_folds) for result in grid]
+
+
+def first_rung(settings: SearchSettings) -> int:
+    """Folds a trial completes before ASHA may stop it.
+
+    One fold; with repeated folds, one whole pass (every development row
+    scored once), since single folds of small data are too noisy to stop a
+    configuration on.
+    """
+    return settings.folds if (settings.repeats or 1) > 1 else 1
 
 
 def _finished_status(result: dict[str, Any], *, folds: int) -> str:

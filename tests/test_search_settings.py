@@ -1,0 +1,57 @@
+"""Search settings resolved before Ray starts: repeated folds and ASHA's first rung."""
+
+from __future__ import annotations
+
+import pytest
+
+from finegrain_automl.api import DataOptions, prepare_search
+from finegrain_automl.errors import UsageError
+from finegrain_automl.plugins import make_registry
+from finegrain_automl.search import SearchSettings, first_rung
+from finegrain_automl.testing import ToyTask
+
+
+class _ToyPlugin:
+    from finegrain_automl import hookimpl
+
+    @hookimpl
+    def fg_automl_tasks(self) -> list:
+        return [ToyTask()]
+
+
+@pytest.fixture
+def registry():
+    return make_registry(plugins=[("toy", _ToyPlugin())], autoload=False)
+
+
+def test_total_folds_and_first_rung() -> None:
+    assert SearchSettings(folds=5).total_folds == 5  # repeats not resolved yet: one pass
+    assert SearchSettings(folds=5, repeats=3).total_folds == 15
+    assert first_rung(SearchSettings(folds=5, repeats=1)) == 1  # ASHA may stop after one fold
+    assert first_rung(SearchSettings(folds=4, repeats=3)) == 4  # ... or after one whole pass
+
+
+def test_repeats_default_from_the_data_size(registry) -> None:
+    # The toy data have 200 rows (160 development rows): small, so three passes.
+    prepared = prepare_search(registry, task_name="toy", settings=SearchSettings(folds=4), data=DataOptions())
+    assert prepared.settings.repeats == 3
+    assert len(prepared.splits.folds) == 12 and prepared.splits.repeats == 3
+
+
+def test_explicit_repeats_are_kept(registry) -> None:
+    prepared = prepare_search(
+        registry, task_name="toy", settings=SearchSettings(folds=4, repeats=1), data=DataOptions()
+    )
+    assert prepared.settings.repeats == 1 and len(prepared.splits.folds) == 4
+
+
+def test_repeats_below_one_is_a_usage_error(registry) -> None:
+    with pytest.raises(UsageError, match="--repeats must be at least 1, got 0"):
+        prepare_search(registry, task_name="toy", settings=SearchSettings(repeats=0), data=DataOptions())
+
+
+def test_the_tasks_starting_points_are_prepared_in_space_order(registry) -> None:
+    prepared = prepare_search(
+        registry, task_name="toy", settings=SearchSettings(trials=1, repeats=1), data=DataOptions()
+    )
+    assert prepared.starting_points == ({"lr": 0.05, "model": "mlp", "model.mlp.hidden": 8},)
