@@ -17,6 +17,7 @@ from sklearn.metrics import (
 )
 
 from finegrain_automl.tabular import best_f1_threshold, binary_metrics
+from finegrain_automl.tabular._metrics import F1_TOLERANCE
 
 
 def _predictions(probability: np.ndarray, threshold: float) -> pd.DataFrame:
@@ -55,15 +56,31 @@ def test_row_count_mismatch():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_threshold_reaches_the_best_f1(seed):
+def test_threshold_reaches_the_best_f1_within_the_tolerance(seed):
     rng = np.random.default_rng(seed)
     target = (rng.random(300) < 0.08).astype(np.int64)
     probability = np.round(rng.random(300) * 0.5 + target * 0.3, 2)  # with ties
-    threshold = best_f1_threshold(target, probability)
     best = max(f1_score(target, probability >= t) for t in np.unique(probability))
-    assert f1_score(target, probability >= threshold) == pytest.approx(best)
-    # The threshold lies strictly between two observed probabilities.
-    assert threshold not in set(probability.tolist())
+    exact = best_f1_threshold(target, probability, tolerance=0.0)
+    assert f1_score(target, probability >= exact) == pytest.approx(best)
+    default = best_f1_threshold(target, probability)
+    assert f1_score(target, probability >= default) >= best - F1_TOLERANCE - 1e-9
+    # Each threshold lies strictly between two observed probabilities.
+    assert exact not in set(probability.tolist()) and default not in set(probability.tolist())
+
+
+def test_threshold_is_the_middle_of_the_near_best_range():
+    # Positives at 0.9 and 0.8, then a run of rows where every cut scores F1 within 0.01.
+    target = np.array([1] * 50 + [0] * 1 + [1] * 1 + [0] * 1 + [1] * 1 + [0] * 46)
+    probability = np.linspace(1.0, 0.01, len(target))
+    f1_at = {t: f1_score(target, probability >= t) for t in probability}
+    best = max(f1_at.values())
+    near = sorted(t for t, f in f1_at.items() if f >= best - 0.01)
+    assert len(near) >= 3  # a plateau, not a single peak
+    threshold = best_f1_threshold(target, probability)
+    assert near[0] < threshold < near[-1]  # inside the plateau, not at its upper edge
+    with pytest.raises(ValueError, match="tolerance cannot be negative"):
+        best_f1_threshold(target, probability, tolerance=-0.1)
 
 
 def test_threshold_without_positives_is_one_half():
