@@ -24,8 +24,9 @@ from finegrain_automl.errors import DataError
 
 __all__ = ["Splits", "auto_repeats", "describe_cv", "make_splits"]
 
-#: With ``repeats="auto"``, folds are repeated until every configuration is
-#: scored on about this many validation predictions (at most :data:`MAX_AUTO_REPEATS` times).
+#: Unless ``--repeats`` is given, folds are repeated until every configuration
+#: is scored on about this many validation predictions (at most
+#: :data:`MAX_AUTO_REPEATS` passes).
 AUTO_REPEAT_PREDICTIONS = 1500
 MAX_AUTO_REPEATS = 3
 

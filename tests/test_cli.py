@@ -67,7 +67,7 @@ def test_help_lists_every_command() -> None:
     for command in ("search", "predict", "plugins", "space"):
         assert command in result.output
     search_help = runner.invoke(app, ["search", "--help"])
-    for option in ("--trials", "--time-budget", "--folds", "--seed", "--cpus-per-trial", "--gpus-per-trial",
+    for option in ("--trials", "--time-budget", "--folds", "--repeats", "--seed", "--cpus-per-trial", "--gpus-per-trial",
                    "--concurrency", "--space", "--data", "--target", "--output", "--address", "--json"):
         assert option in search_help.output
 
@@ -154,6 +154,9 @@ def test_invalid_space(output: Path, tmp_path: Path, space: str, fragments: list
 
 def test_bad_option_value(output: Path) -> None:
     _assert_clean_failure(_search(output, "--task", "fraud", "--folds", "1"), output, "--folds")
+    _assert_clean_failure(
+        _search(output, "--task", "fraud", "--repeats", "0"), output, "--repeats must be at least 1", "--repeats 1"
+    )
 
 
 def test_drop_or_target_without_data(output: Path) -> None:
