@@ -1,4 +1,8 @@
-"""Fitting, applying, saving and loading a tabular binary classifier."""
+"""Fitting, applying, saving and loading a tabular binary classifier.
+
+Applying and loading a model needs torch only; PyTorch Lightning (seconds to
+import) is imported when a model is fit, so ``fg-automl predict`` starts fast.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytorch_lightning as pl
 import torch
 from torch import nn
 
@@ -17,17 +20,12 @@ from finegrain_automl.tabular._config import BinaryTrainingConfig
 from finegrain_automl.tabular._metrics import DEFAULT_THRESHOLD, best_f1_threshold
 from finegrain_automl.tabular._models import TabularSpec
 from finegrain_automl.tabular._preprocess import TabularPreprocessor
-from finegrain_automl.tabular._training import (
-    BinaryClassifierModule,
-    TensorBatches,
-    predict_probabilities,
-    stratified_holdout,
-)
 from finegrain_automl.task import FitContext, FittedModel, ModelFamily, saved_family
 
 __all__ = ["TabularBinaryModel", "binary_labels", "fit_binary_classifier", "load_binary_classifier"]
 
 _STATE_FORMAT = "finegrain_automl.tabular.binary/1"
+_PREDICT_BATCH = 8192
 #: Inner folds whose out-of-fold predictions set the threshold of a final refit.
 CROSS_FIT_FOLDS = 3
 
@@ -185,6 +183,10 @@ def fit_binary_classifier(
         raise ValueError(f"train.target must hold 0/1 labels, but got values {np.unique(target)[:5]}.")
     if not 0.0 <= validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in [0, 1), but got {validation_fraction=}.")
+    import pytorch_lightning as pl
+
+    from finegrain_automl.tabular._training import stratified_holdout
+
     pl.seed_everything(context.seed, verbose=False)
     torch.set_num_threads(context.num_threads)
 
@@ -249,6 +251,8 @@ def _train_network(
     context: FitContext,
 ) -> nn.Module:
     """Trains ``network`` on ``(x_num, x_cat, target)`` with Lightning; returns it on CPU, in eval mode."""
+    from finegrain_automl.tabular._training import BinaryClassifierModule, TensorBatches
+
     x_num, x_cat, y = tensors
     batches = TensorBatches(
         x_num,
@@ -329,3 +333,18 @@ def check_binary_config(
     that cannot be built with ``family_params`` (checked on a tiny input)."""
     BinaryTrainingConfig.from_config(config)
     family.build(TabularSpec(n_numeric=2, cardinalities=(3,)), **family_params)
+
+
+@torch.inference_mode()
+def predict_probabilities(
+    network: nn.Module, x_num: torch.Tensor, x_cat: torch.Tensor
+) -> np.ndarray:
+    """Returns positive-class probabilities (float64 ``[n]``) with a plain forward pass."""
+    network.eval()
+    device = next(network.parameters()).device
+    out = np.empty(len(x_num), dtype=np.float64)
+    for start in range(0, len(x_num), _PREDICT_BATCH):
+        stop = start + _PREDICT_BATCH
+        logits = network(x_num[start:stop].to(device), x_cat[start:stop].to(device))
+        out[start:stop] = torch.sigmoid(logits.float()).cpu().numpy()
+    return out

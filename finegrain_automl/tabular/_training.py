@@ -21,12 +21,10 @@ from finegrain_automl.training import adamw_warmup_cosine
 __all__ = [
     "BinaryClassifierModule",
     "TensorBatches",
-    "predict_probabilities",
     "stratified_holdout",
 ]
 
 _WARMUP_SHARE = 0.05
-_PREDICT_BATCH = 8192
 
 
 def stratified_holdout(
@@ -176,18 +174,3 @@ class BinaryClassifierModule(pl.LightningModule):
             total_steps=self.total_steps,
             warmup_share=_WARMUP_SHARE,
         )
-
-
-@torch.inference_mode()
-def predict_probabilities(
-    network: nn.Module, x_num: torch.Tensor, x_cat: torch.Tensor
-) -> np.ndarray:
-    """Returns positive-class probabilities (float64 ``[n]``) with a plain forward pass."""
-    network.eval()
-    device = next(network.parameters()).device
-    out = np.empty(len(x_num), dtype=np.float64)
-    for start in range(0, len(x_num), _PREDICT_BATCH):
-        stop = start + _PREDICT_BATCH
-        logits = network(x_num[start:stop].to(device), x_cat[start:stop].to(device))
-        out[start:stop] = torch.sigmoid(logits.float()).cpu().numpy()
-    return out

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -136,6 +138,23 @@ def test_state_round_trip_gives_identical_predictions(small_dataset, scored_data
     pd.testing.assert_frame_equal(
         loaded.predict(scored_dataset.features), model.predict(scored_dataset.features)
     )
+
+
+def test_loading_and_predicting_do_not_import_lightning(small_dataset, scored_dataset, tmp_path):
+    # fg-automl predict only runs a forward pass: PyTorch Lightning (seconds to import) stays out.
+    model = _fit(small_dataset, family="resmlp")
+    torch.save(model.to_state(), tmp_path / "state.pt")
+    scored_dataset.features.to_pickle(tmp_path / "rows.pkl")
+    code = (
+        "import sys, torch, pandas as pd\n"
+        "from finegrain_automl.tabular import TABULAR_FAMILIES, load_binary_classifier\n"
+        f"state = torch.load({str(tmp_path / 'state.pt')!r}, weights_only=True)\n"
+        "model = load_binary_classifier(state, families=TABULAR_FAMILIES)\n"
+        f"print(len(model.predict(pd.read_pickle({str(tmp_path / 'rows.pkl')!r}))))\n"
+        "print('pytorch_lightning' in sys.modules, 'lightning' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(len(scored_dataset.features)), "False", "False"]
 
 
 def test_loading_needs_the_family(small_dataset):
