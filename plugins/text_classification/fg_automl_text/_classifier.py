@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytorch_lightning as pl
 import torch
 from tokenizers import Tokenizer
 from torch import nn
@@ -17,7 +16,7 @@ from fg_automl_text._data import TEXT_FEATURE
 from fg_automl_text._models import TextSpec
 from fg_automl_text._tokenizer import PAD_ID, encode_texts, train_tokenizer
 from fg_automl_text._config import TextTrainingConfig
-from fg_automl_text._training import TextClassifierModule, TokenBatches, predict_probabilities
+from fg_automl_text._training import TokenBatches, predict_probabilities
 
 __all__ = [
     "TextClassifier",
@@ -162,6 +161,10 @@ def fit_text_classifier(
     if train.target is None:
         raise ValueError("fit_text_classifier needs training rows with a target, but train.target is None.")
     classes = list(train.info.get("classes") or range(int(np.max(train.target)) + 1))
+    import pytorch_lightning as pl  # only to fit: predict stays free of Lightning's import time
+
+    from fg_automl_text._module import TextClassifierModule
+
     pl.seed_everything(context.seed, verbose=False)
     torch.set_num_threads(context.num_threads)
     texts = train.features[TEXT_FEATURE].astype(str).tolist()

@@ -1,4 +1,6 @@
-"""Training options, batches and the Lightning module of the ``text`` task.
+"""Batches and the forward pass of the ``text`` task (the Lightning module is in
+``_module``, imported only to fit, so that loading a model for ``predict`` does
+not import PyTorch Lightning).
 
 Batches are slices of tensors built once (no ``DataLoader``, no workers). Each
 epoch shuffles the rows, sorts them by length within chunks of a few batches
@@ -10,20 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from finegrain_automl.training import adamw_warmup_cosine
-from fg_automl_text._config import TextTrainingConfig
+__all__ = ["TokenBatches", "predict_probabilities"]
 
-__all__ = ["TextClassifierModule", "TokenBatches", "predict_probabilities"]
-
-_WARMUP_SHARE = 0.1
 _BUCKET_BATCHES = 8
 _PREDICT_BATCH = 512
 
@@ -73,37 +68,6 @@ def _cut(ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.
     longest = int(lengths.max())
     positions = torch.arange(longest, device=ids.device)
     return ids[:, :longest], positions.unsqueeze(0) < lengths.unsqueeze(1)
-
-
-class TextClassifierModule(pl.LightningModule):
-    """Trains a text network with cross-entropy, AdamW, warm-up and cosine decay.
-
-    Args:
-        network: Maps ``(token_ids, mask)`` to logits ``[n, n_classes]``.
-        config: The training options.
-        total_steps: Optimiser steps in the whole run, for the schedule.
-    """
-
-    def __init__(self, network: nn.Module, *, config: TextTrainingConfig, total_steps: int) -> None:
-        super().__init__()
-        self.network = network
-        self.config = config
-        self.total_steps = max(1, total_steps)
-
-    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        """Called by Lightning for every batch; returns the loss to minimise."""
-        ids, mask, target = batch
-        return F.cross_entropy(self.network(ids, mask), target, label_smoothing=self.config.label_smoothing)
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        """Called once by Lightning: AdamW with linear warm-up and cosine decay per step."""
-        return adamw_warmup_cosine(
-            self.network,
-            lr=self.config.lr,
-            weight_decay=self.config.weight_decay,
-            total_steps=self.total_steps,
-            warmup_share=_WARMUP_SHARE,
-        )
 
 
 @torch.inference_mode()

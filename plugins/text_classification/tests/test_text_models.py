@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 import numpy as np
 import optuna
@@ -140,3 +142,29 @@ def test_families_accept_a_one_token_sequence(family: str) -> None:
     network = TEXT_FAMILIES[family].build(TextSpec(vocab_size=10, max_length=8, n_classes=2))
     logits = network(torch.tensor([[2]]), torch.tensor([[True]]))
     assert logits.shape == (1, 2) and torch.isfinite(logits).all()
+
+
+def test_loading_and_predicting_do_not_import_lightning(three_class: pd.DataFrame, tmp_path) -> None:
+    # fg-automl predict only runs a forward pass: PyTorch Lightning (seconds to import) stays out.
+    task = TextTask()
+    config = _sampled_config("bag")
+    name, params = branch_params(config, "model")
+    model = task.fit(
+        config=config,
+        family=TEXT_FAMILIES[name],
+        family_params=params,
+        train=_dataset(three_class),
+        context=FitContext(seed=0, max_epochs_cap=1),
+    )
+    torch.save(model.to_state(), tmp_path / "state.pt")
+    _dataset(three_class).features.to_pickle(tmp_path / "rows.pkl")
+    code = (
+        "import sys, torch, pandas as pd\n"
+        "from fg_automl_text import TEXT_FAMILIES, TextTask\n"
+        f"state = torch.load({str(tmp_path / 'state.pt')!r}, weights_only=True)\n"
+        "model = TextTask().load_model(state, families=TEXT_FAMILIES)\n"
+        f"print(len(model.predict(pd.read_pickle({str(tmp_path / 'rows.pkl')!r}))))\n"
+        "print('pytorch_lightning' in sys.modules, 'lightning' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(len(three_class)), "False", "False"]
