@@ -12,7 +12,7 @@ classical baseline trained on the same development rows:
 
 Usage::
 
-    .venv/bin/python benchmarks/quality.py [--tasks disease_risk text] [--time-budget 180] [--seeds 0 1 2]
+    .venv/bin/python benchmarks/quality.py [--tasks disease_risk text] [--time-budget 180] [--seeds 0 1 2] [--output DIR]
 
 Prints one table; with several seeds, each task also gets a row of means,
 wins/ties/losses and the standard error of the mean difference (one test
@@ -88,6 +88,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=["disease_risk", "text"], choices=sorted(BASELINES))
     parser.add_argument("--time-budget", type=float, default=180.0)
+    parser.add_argument("--output", type=Path, default=None,
+                        help="Keep each search's run directory (leaderboard, report) under this folder.")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="Seeds of the split and the search; several give a per-seed table and the means.")
     args = parser.parse_args()
@@ -114,7 +116,7 @@ def main() -> None:
             console.print(f"[bold]{task_name}[/], seed {seed}: default search ({len(prepared.data)} rows) ...")
             started = time.perf_counter()
             with tempfile.TemporaryDirectory() as tmp:
-                summary = run_prepared_search(prepared, registry, output=Path(tmp))
+                summary = run_prepared_search(prepared, registry, output=args.output or Path(tmp))
             wall = time.perf_counter() - started
             base_f1 = baseline(prepared.data, prepared.splits.development, prepared.splits.test, seed=seed)
             best = summary["best"]
