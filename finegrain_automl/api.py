@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from finegrain_automl import results
-from finegrain_automl.cv import auto_repeats, describe_cv, make_splits
+from finegrain_automl.cv import describe_cv, make_splits
 from finegrain_automl.data import DataSource, Dataset
 from finegrain_automl.errors import FgAutomlError, UsageError
 from finegrain_automl.plugins import Registry
@@ -204,17 +204,15 @@ def prepare_search(
         )
         source = str(path)
     check_space_values(space, task=task, families=families)  # after the data: its errors are cheaper to find
-    if settings.repeats is None:
-        n_development = len(dataset) - round(settings.test_fraction * len(dataset))
-        settings = dataclasses.replace(settings, repeats=auto_repeats(n_development))
     splits = make_splits(
         dataset,
         n_folds=settings.folds,
         test_fraction=settings.test_fraction,
         seed=settings.seed,
         stratified=task.stratified,
-        repeats=settings.repeats,
+        repeats=settings.repeats,  # None: chosen from the number of development rows
     )
+    settings = dataclasses.replace(settings, repeats=splits.repeats)
     return PreparedSearch(
         task=task,
         families=families,

@@ -66,8 +66,8 @@ class Splits:
     development: np.ndarray
     test: np.ndarray
     folds: tuple[tuple[np.ndarray, np.ndarray], ...]
-    n_folds: int = 0
-    repeats: int = 1
+    n_folds: int
+    repeats: int
 
 
 def make_splits(
@@ -77,13 +77,14 @@ def make_splits(
     test_fraction: float = 0.2,
     seed: int = 0,
     stratified: bool = True,
-    repeats: int = 1,
+    repeats: int | None = 1,
 ) -> Splits:
     """Cuts the test split, then ``n_folds`` folds of the remaining rows.
 
     With ``repeats`` above 1 the folds are cut again with other shuffles
     (pass ``r`` shuffles with ``seed + r``; pass 0 is the same as without
-    repeats), giving ``n_folds * repeats`` folds.
+    repeats), giving ``n_folds * repeats`` folds. ``repeats=None`` chooses
+    the number from the development rows (:func:`auto_repeats`).
 
     Raises:
         DataError: Too few rows, or a class with fewer rows than the splits
@@ -101,7 +102,7 @@ def make_splits(
 
     if n_folds < 2:
         raise DataError(f"--folds must be at least 2, got {n_folds}. Use --folds 2 or more.")
-    if repeats < 1:
+    if repeats is not None and repeats < 1:
         raise DataError(f"--repeats must be at least 1, got {repeats}. Use --repeats 1 for plain k-fold CV.")
     if not 0.0 < test_fraction < 1.0:
         raise DataError(f"The test fraction must be between 0 and 1, got {test_fraction}.")
@@ -131,6 +132,8 @@ def make_splits(
         kfold = StratifiedKFold
     else:
         kfold = KFold
+    if repeats is None:
+        repeats = auto_repeats(len(dev))
     folds = tuple(
         (rows[dev][train], rows[dev][valid])
         for repeat in range(repeats)

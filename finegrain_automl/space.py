@@ -437,7 +437,7 @@ class Space:
                         kept[path] = value
                         walk(branches[value], _join(path, value))
                 elif _can_sample(node, value):
-                    kept[path] = int(value) if node.kind == "int" else float(value) if node.kind != "choice" else value
+                    kept[path] = value if node.kind == "choice" else _number_as_sampled(node, value)
 
         walk(self._nodes, "")
         return kept
@@ -461,6 +461,11 @@ def _can_sample(node: _Node, value: Any) -> bool:
             (int(value) - node.low) % node.step == 0
         )
     return number and math.isfinite(value) and node.low <= value <= node.high
+
+
+def _number_as_sampled(node: _Node, value: int | float) -> int | float:
+    """``value`` with the type Optuna samples for ``node``: ``int`` or ``float``."""
+    return int(value) if node.kind == "int" else float(value)
 
 
 def _active_constants(space: Space, trial: Any) -> dict[str, Any]:
