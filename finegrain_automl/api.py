@@ -111,6 +111,9 @@ def _validate_settings(settings: SearchSettings) -> None:
         (
             settings.max_epochs is None or settings.max_epochs >= 1,
             f"--max-epochs must be at least 1, got {settings.max_epochs}.",
+        ),        (
+            settings.select in results.SELECTION_RULES,
+            f"--select {settings.select!r} is not a selection rule. Use one of: {', '.join(results.SELECTION_RULES)}.",
         ),
     ]
     checks.append(
@@ -338,12 +341,15 @@ def _search_and_refit(
             f"No trial completed all {settings.total_folds} folds{passes} ({counts['pruned']} pruned, {counts['failed']} failed); "
             f"partial results are in {run_dir}.{cause}"
         )
-    summary["best"] = {k: rows[0][k] for k in ("trial_id", "config", "cv_f1_mean", "cv_f1_std", "cv_metrics")}
+    complexity = {name: family.complexity for name, family in prepared.families.items()}
+    winner, selection = results.select_winner(rows, rule=settings.select, complexity=complexity)
+    summary["best"] = {k: winner[k] for k in ("trial_id", "rank", "config", "cv_f1_mean", "cv_f1_std", "cv_metrics")}
+    summary["best"]["selection"] = selection
     progress.phase = "refitting the winner on all development rows"
     remote_refit = ray.remote(num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial)(results.refit)
     refit = ray.get(
         remote_refit.remote(
-            payload, rows[0]["config"], development=prepared.splits.development, test=prepared.splits.test
+            payload, winner["config"], development=prepared.splits.development, test=prepared.splits.test
         )
     )
     return run_dir, summary, refit

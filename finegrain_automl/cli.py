@@ -98,6 +98,13 @@ def search(
     early_stopping: Annotated[
         bool, typer.Option(help="Let ASHA stop trials that trail their peers after a fold.")
     ] = True,
+    select: Annotated[
+        str,
+        typer.Option(
+            help="Which trial is refit: one-se, the simplest model family within one standard error of the best "
+            "CV F1; or best, rank 1."
+        ),
+    ] = "one-se",
     address: Annotated[
         str | None, typer.Option(help="Join an existing Ray cluster: head host:port (e.g. 10.0.0.5:6379) or auto.")
     ] = None,
@@ -122,6 +129,7 @@ def search(
         dashboard=dashboard,
         max_epochs=max_epochs,
         early_stopping=early_stopping,
+        select=select,
     )
     registry = _registry()
     with err.status("Loading data and checking the space..."):
@@ -223,10 +231,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
         table.add_column(column, justify="left" if column in ("model", "trial") else "right")
     if wide:
         table.add_column("config (all of it in leaderboard.csv)", overflow="ellipsis", no_wrap=True)
+    chosen = summary["best"]["trial_id"]
     for row in summary["leaderboard"]:
         config = _short_config({k: v for k, v in row["config"].items() if k != "model"})
         table.add_row(
-            str(row["rank"]),
+            f"{'* ' if row['trial_id'] == chosen else ''}{row['rank']}",
             str(row["model"]),
             f"{row['cv_f1_mean']:.4f}",
             f"{row['cv_f1_std']:.4f}",
@@ -241,7 +250,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"Trials: {trials['completed']} completed, {trials['pruned']} pruned, {trials['failed']} failed "
         f"in {summary['elapsed_s']:.0f} s."
     )
-    out.print(f"Winner: [bold]{best['config']['model']}[/], CV F1 {best['cv_f1_mean']:.4f} ± {best['cv_f1_std']:.4f}")
+    out.print(
+        f"Winner (* above): [bold]{best['config']['model']}[/], CV F1 {best['cv_f1_mean']:.4f} "
+        f"± {best['cv_f1_std']:.4f}; {best['selection']['explanation']}.",
+        soft_wrap=True,
+    )
     out.print(f"Winner's configuration: {_short_config(best['config'])}", soft_wrap=True)
     out.print(f"Test F1 of the refit winner: [bold green]{best['test_f1']:.4f}[/] ({others})")
     out.print(f"Run directory: {summary['run_dir']}", soft_wrap=True)

@@ -37,6 +37,7 @@ from finegrain_automl.trial import TrialPayload
 __all__ = [
     "MODEL_FILE",
     "RUN_FILE",
+    "SELECTION_RULES",
     "RefitResult",
     "leaderboard_rows",
     "load_fitted_model",
@@ -44,6 +45,7 @@ __all__ = [
     "read_run",
     "refit",
     "save_model",
+    "select_winner",
     "jsonable",
     "write_json",
     "write_leaderboard",
@@ -122,6 +124,59 @@ def leaderboard_rows(records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+#: How the trial to refit is chosen from the leaderboard (``--select``).
+SELECTION_RULES: tuple[str, ...] = ("one-se", "best")
+
+
+def select_winner(
+    rows: Sequence[Mapping[str, Any]], *, rule: str, complexity: Mapping[str, int]
+) -> tuple[Mapping[str, Any], dict[str, Any]]:
+    """Chooses the leaderboard row to refit; returns it and how it was chosen.
+
+    ``best`` takes rank 1. ``one-se`` (the one-standard-error rule of
+    Hastie, Tibshirani & Friedman, *Elements of Statistical Learning* 7.10,
+    and of caret's ``oneSE``) takes, among the rows whose mean CV F1 is within
+    one standard error of rank 1's, the one of the simplest model family
+    (lowest ``complexity``), the best ranked of that family. The standard
+    error is rank 1's fold standard deviation over ``sqrt(folds - 1)``. When
+    a few hundred rows make the folds disagree, trials a standard error apart
+    are not really ranked, and the simpler model generalises more reliably.
+
+    Args:
+        rows: Leaderboard rows (:func:`leaderboard_rows`), rank 1 first; not empty.
+        rule: One of :data:`SELECTION_RULES`.
+        complexity: Each family's :attr:`ModelFamily.complexity`; a family
+            missing here counts as 0.
+
+    Returns:
+        ``(row, selection)``; ``selection`` holds ``rule``, ``rank``,
+        ``standard_error`` (None for ``best``) and a one-line ``explanation``.
+    """
+    if rule not in SELECTION_RULES:
+        raise ValueError(f"rule must be one of {SELECTION_RULES}, but got {rule=}.")
+    if not rows:
+        raise ValueError("select_winner needs at least one leaderboard row.")
+    top = rows[0]
+    if rule == "best":
+        return top, {"rule": rule, "rank": top["rank"], "standard_error": None,
+                     "explanation": "rank 1: the best mean CV F1"}
+    folds = int(top.get("folds") or 1)
+    error = float(top["cv_f1_std"] or 0.0) / math.sqrt(folds - 1) if folds > 1 else 0.0
+    floor = top["cv_f1_mean"] - error - 1e-12
+    close = [row for row in rows if row["cv_f1_mean"] >= floor]
+    chosen = min(close, key=lambda row: (complexity.get(str(row["model"]), 0), row["rank"]))
+    if chosen is top:
+        explanation = (
+            f"rank 1: the best mean CV F1, and no simpler model family within one standard error ({error:.4f})"
+        )
+    else:
+        explanation = (
+            f"rank {chosen['rank']}: the simplest model family ({chosen['model']}) within one standard error "
+            f"({error:.4f}) of the best mean CV F1 ({top['cv_f1_mean']:.4f}, rank 1, {top['model']})"
+        )
+    return chosen, {"rule": rule, "rank": chosen["rank"], "standard_error": error, "explanation": explanation}
 
 
 def write_leaderboard(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -245,6 +300,7 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], rows: Sequence[Mappi
         lines += [
             f"- Model: `{best['config'].get(MODEL_KEY)}`; CV F1 {best['cv_f1_mean']:.4f} "
             f"± {best['cv_f1_std']:.4f}",
+            f"- Chosen by `--select {best['selection']['rule']}`: {best['selection']['explanation']}",
             "- Test metrics (refit on all development rows, scored once): "
             + ", ".join(f"{k} {v:.4f}" for k, v in best["test_metrics"].items()),
             "",
@@ -264,8 +320,9 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], rows: Sequence[Mappi
     ]
     for row in rows[:10]:
         cells = "".join(f"{row['cv_metrics'].get(k, float('nan')):.4f} | " for k in extra)
+        mark = " (refit)" if row["trial_id"] == best.get("trial_id") else ""
         lines.append(
-            f"| {row['rank']} | {row['model']} | {row['cv_f1_mean']:.4f} | "
+            f"| {row['rank']}{mark} | {row['model']} | {row['cv_f1_mean']:.4f} | "
             f"{row['cv_f1_std']:.4f} | {cells}{row['trial_id']} |"
         )
     (run_dir / "report.md").write_text("\n".join(lines) + "\n")

@@ -44,6 +44,10 @@ class SearchSettings:
     dashboard: bool = True
     max_epochs: int | None = None
     early_stopping: bool = True
+    #: Which leaderboard row is refit: ``"one-se"`` (the simplest model family
+    #: within one standard error of the best) or ``"best"`` (rank 1); see
+    #: :func:`finegrain_automl.results.select_winner`.
+    select: str = "one-se"
 
     @property
     def total_folds(self) -> int:

@@ -55,11 +55,17 @@ class ModelFamily:
             defaults. A space key under this family that ``build`` does not
             accept is rejected before any trial runs.
         description: One line for ``fg-automl plugins`` and reports.
+        complexity: Where the family stands from simplest (0, e.g. a linear
+            model) upwards. When the cross-validation cannot tell trials
+            apart (within one standard error of the best, ``--select
+            one-se``), the search refits the trial of the simplest family.
+            Families of equal complexity are told apart by CV F1 alone.
     """
 
     name: str
     build: Callable[..., Any]
     description: str = ""
+    complexity: int = 0
 
     @property
     def hyperparameters(self) -> frozenset[str]:

@@ -157,6 +157,7 @@ def test_bad_option_value(output: Path) -> None:
     _assert_clean_failure(
         _search(output, "--task", "fraud", "--repeats", "0"), output, "--repeats must be at least 1", "--repeats 1"
     )
+    _assert_clean_failure(_search(output, "--task", "fraud", "--select", "top"), output, "--select 'top'", "one-se, best")
 
 
 def test_drop_or_target_without_data(output: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import torch
 from finegrain_automl import hookimpl
 from finegrain_automl.api import DataOptions, NoCompletedTrialError, predict, prepare_search, run_prepared_search
 from finegrain_automl.plugins import make_registry
-from finegrain_automl.results import MODEL_FILE
+from finegrain_automl.results import MODEL_FILE, select_winner
 from finegrain_automl.search import SearchSettings
 from finegrain_automl.task import ModelFamily
 from finegrain_automl.testing import ToyTask, make_toy_data
@@ -81,7 +82,11 @@ def test_tiny_search_ranks_refits_saves_and_predicts(tmp_path: Path) -> None:
     assert (board["folds"] == 4).all()  # every fold of both passes
     assert summary["settings"]["repeats"] == 2
     best = summary["best"]
-    assert best["cv_f1_mean"] == pytest.approx(board["cv_f1_mean"].iloc[0])
+    # The refit trial is the one the one-standard-error rule picks from the leaderboard.
+    rows = json.loads((run_dir / "leaderboard.json").read_text())
+    chosen, selection = select_winner(rows, rule="one-se", complexity={"linear": 0, "mlp": 1})
+    assert best["trial_id"] == chosen["trial_id"] and best["selection"] == selection
+    assert best["cv_f1_mean"] == pytest.approx(board["cv_f1_mean"].iloc[best["rank"] - 1])
     assert best["config"]["model"] in {"linear", "mlp"}
     assert 0.0 <= best["test_f1"] <= 1.0
 

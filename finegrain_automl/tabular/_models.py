@@ -166,16 +166,19 @@ def build_linear(spec: TabularSpec, *, embedding_dim: int = 4) -> nn.Module:
 LINEAR = ModelFamily(
     name="linear",
     build=build_linear,
+    complexity=0,
     description="Logistic regression over standardised numbers and categorical embeddings.",
 )
 RESMLP = ModelFamily(
     name="resmlp",
     build=build_resmlp,
+    complexity=1,
     description="Residual MLP over standardised numbers and categorical embeddings.",
 )
 FT_TRANSFORMER = ModelFamily(
     name="ft_transformer",
     build=build_ft_transformer,
+    complexity=2,
     description="FT-Transformer: one token per column, CLS token, pre-norm attention.",
 )
 

@@ -78,8 +78,8 @@ class ToyTask(Task):
 
     def model_families(self) -> Mapping[str, ModelFamily]:
         return {
-            "linear": ModelFamily(name="linear", build=_build_linear, description="Logistic regression."),
-            "mlp": ModelFamily(name="mlp", build=_build_mlp, description="One hidden layer."),
+            "linear": ModelFamily(name="linear", build=_build_linear, description="Logistic regression.", complexity=0),
+            "mlp": ModelFamily(name="mlp", build=_build_mlp, description="One hidden layer.", complexity=1),
         }
 
     def default_space(self) -> Space:

@@ -54,7 +54,10 @@ def test_tiny_fraud_search_then_predict(transactions: Path, tmp_path: Path) -> N
     run_dir = Path(summary["run_dir"])
     board = pd.read_csv(run_dir / "leaderboard.csv")
     assert len(board) == summary["trials"]["completed"]
-    assert board["cv_f1_mean"].iloc[0] == pytest.approx(best["cv_f1_mean"])
+    # The refit trial is the leaderboard row the selection rule names.
+    assert best["selection"]["rule"] == "one-se" and best["selection"]["rank"] == best["rank"]
+    assert board["trial_id"].iloc[best["rank"] - 1] == best["trial_id"]
+    assert board["cv_f1_mean"].iloc[best["rank"] - 1] == pytest.approx(best["cv_f1_mean"])
 
     out = tmp_path / "predictions.csv"
     predicted = runner.invoke(app, ["predict", "--run", str(run_dir), "--data", str(transactions / "new.csv"),

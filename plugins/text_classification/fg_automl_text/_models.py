@@ -169,14 +169,22 @@ TEXT_FAMILIES: dict[str, ModelFamily] = {
     family.name: family
     for family in (
         ModelFamily(
-            name="bag", build=build_bag, description="fastText-like mean of token (and bigram) embeddings."
+            name="bag",
+            build=build_bag,
+            description="fastText-like mean of token (and bigram) embeddings.",
+            complexity=0,
         ),
         ModelFamily(
-            name="cnn", build=build_cnn, description="1-D convolutions of several widths, max-pooled."
+            name="cnn", build=build_cnn, description="1-D convolutions of several widths, max-pooled.", complexity=1
         ),
-        ModelFamily(name="rnn", build=build_rnn, description="LSTM or GRU encoder, uni- or bidirectional."),
         ModelFamily(
-            name="transformer", build=build_transformer, description="Small pre-norm Transformer encoder."
+            name="rnn", build=build_rnn, description="LSTM or GRU encoder, uni- or bidirectional.", complexity=2
+        ),
+        ModelFamily(
+            name="transformer",
+            build=build_transformer,
+            description="Small pre-norm Transformer encoder.",
+            complexity=3,
         ),
     )
 }
