@@ -226,11 +226,12 @@ def _short_config(config: dict[str, Any]) -> str:
 def _print_summary(summary: dict[str, Any]) -> None:
     extra = summary.get("leaderboard_metrics", [])
     wide = out.width >= 140  # room for each configuration beside its scores
-    table = Table(title=f"Leaderboard: {summary['task']} (top 10 by mean CV F1)")
+    # Wide: the configuration column takes the room the scores leave (ratio), never theirs.
+    table = Table(title=f"Leaderboard: {summary['task']} (top 10 by mean CV F1)", expand=wide)
     for column in ("rank", "model", "CV F1", "± std", *(f"CV {name}" for name in extra), "trial"):
         table.add_column(column, justify="left" if column in ("model", "trial") else "right")
     if wide:
-        table.add_column("config (all of it in leaderboard.csv)", overflow="ellipsis", no_wrap=True)
+        table.add_column("config (all of it in leaderboard.csv)", overflow="ellipsis", no_wrap=True, ratio=1)
     chosen = summary["best"]["trial_id"]
     for row in summary["leaderboard"]:
         config = _short_config({k: v for k, v in row["config"].items() if k != "model"})

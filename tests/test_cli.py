@@ -226,3 +226,34 @@ def test_live_view_renders_counts_best_and_budget() -> None:
     assert "3 completed, 2 running, 4 pruned, 1 failed (of 20)" in text
     assert "0.6543 ± 0.0321" in text and "lr=0.00123" in text
     assert "search budget: 180 s left" in text and "http://127.0.0.1:8265" in text
+
+
+@pytest.mark.parametrize("width", [100, 150, 220])
+def test_final_summary_keeps_every_score_readable_and_marks_the_refit_trial(
+    width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+
+    from finegrain_automl import cli
+
+    def row(rank: int, model: str, mean: float, trial: str) -> dict:
+        config = {"model": model, "lr": 0.003, "batch_size": 32, "epochs": 30, "weight_decay": 0.01,
+                  f"model.{model}.hidden": 64, f"model.{model}.dropout": 0.25, "imbalance": "focal",
+                  "imbalance.focal.gamma": 1.69}
+        return {"rank": rank, "trial_id": trial, "model": model, "cv_f1_mean": mean, "cv_f1_std": 0.0179,
+                "cv_metrics": {"cv_auroc": 0.9915, "cv_brier": 0.0247}, "config": config}
+
+    leaderboard = [row(1, "resmlp", 0.9614, "aaaa1111"), row(2, "linear", 0.9600, "bbbb2222")]
+    summary = {
+        "task": "disease_risk", "leaderboard_metrics": ["auroc", "brier"], "leaderboard": leaderboard,
+        "trials": {"completed": 2, "pruned": 0, "failed": 0}, "elapsed_s": 12.0, "run_dir": "fg-runs/x",
+        "best": {**leaderboard[1], "test_f1": 0.97, "test_metrics": {"f1": 0.97, "auroc": 0.99},
+                 "selection": {"explanation": "rank 2: the simplest model family (linear) within one standard error"}},
+    }
+    console = Console(width=width, record=True)
+    monkeypatch.setattr(cli, "out", console)
+    cli._print_summary(summary)
+    text = console.export_text()
+    for cell in ("resmlp", "0.9614", "0.9600", "0.0179", "0.9915", "0.0247", "aaaa1111", "* 2"):
+        assert cell in text, (width, cell)
+    assert "rank 2: the simplest model family (linear)" in text
