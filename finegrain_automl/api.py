@@ -111,7 +111,8 @@ def _validate_settings(settings: SearchSettings) -> None:
         (
             settings.max_epochs is None or settings.max_epochs >= 1,
             f"--max-epochs must be at least 1, got {settings.max_epochs}.",
-        ),        (
+        ),
+        (
             settings.select in results.SELECTION_RULES,
             f"--select {settings.select!r} is not a selection rule. Use one of: {', '.join(results.SELECTION_RULES)}.",
         ),
@@ -345,6 +346,8 @@ def _search_and_refit(
     winner, selection = results.select_winner(rows, rule=settings.select, complexity=complexity)
     summary["best"] = {k: winner[k] for k in ("trial_id", "rank", "config", "cv_f1_mean", "cv_f1_std", "cv_metrics")}
     summary["best"]["selection"] = selection
+    if winner["rank"] > len(summary["leaderboard"]):  # shown after the top 10, marked as refit
+        summary["leaderboard"] = [*summary["leaderboard"], winner]
     progress.phase = "refitting the winner on all development rows"
     remote_refit = ray.remote(num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial)(results.refit)
     refit = ray.get(

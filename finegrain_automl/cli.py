@@ -233,7 +233,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
     if wide:
         table.add_column("config (all of it in leaderboard.csv)", overflow="ellipsis", no_wrap=True, ratio=1)
     chosen = summary["best"]["trial_id"]
-    for row in summary["leaderboard"]:
+    rows = summary["leaderboard"]  # the top 10, then the refit trial if it ranks lower
+    for previous, row in zip([None, *rows], rows):
+        if previous is not None and row["rank"] > previous["rank"] + 1:
+            table.add_row("...")
         config = _short_config({k: v for k, v in row["config"].items() if k != "model"})
         table.add_row(
             f"{'* ' if row['trial_id'] == chosen else ''}{row['rank']}",

@@ -131,7 +131,7 @@ SELECTION_RULES: tuple[str, ...] = ("one-se", "best")
 
 
 def select_winner(
-    rows: Sequence[Mapping[str, Any]], *, rule: str, complexity: Mapping[str, int]
+    rows: Sequence[Mapping[str, Any]], *, rule: str, complexity: Mapping[str, int | None]
 ) -> tuple[Mapping[str, Any], dict[str, Any]]:
     """Chooses the leaderboard row to refit; returns it and how it was chosen.
 
@@ -140,15 +140,20 @@ def select_winner(
     and of caret's ``oneSE``) takes, among the rows whose mean CV F1 is within
     one standard error of rank 1's, the one of the simplest model family
     (lowest ``complexity``), the best ranked of that family. The standard
-    error is rank 1's fold standard deviation over ``sqrt(folds - 1)``. When
-    a few hundred rows make the folds disagree, trials a standard error apart
-    are not really ranked, and the simpler model generalises more reliably.
+    error is that of rank 1's mean over its ``n`` fold scores (folds times
+    repeats): the sample standard deviation over ``sqrt(n)``, which is the
+    population standard deviation shown as ``cv_f1_std`` over ``sqrt(n - 1)``.
+    Fold scores share training rows, so this error is on the small side and
+    the rule leans towards rank 1. When a few hundred rows make the folds
+    disagree, trials a standard error apart are not really ranked, and the
+    simpler model generalises more reliably.
 
     Args:
         rows: Leaderboard rows (:func:`leaderboard_rows`), rank 1 first; not empty.
         rule: One of :data:`SELECTION_RULES`.
         complexity: Each family's :attr:`ModelFamily.complexity`; a family
-            missing here counts as 0.
+            that is missing here or ``None`` counts as more complex than
+            every declared one.
 
     Returns:
         ``(row, selection)``; ``selection`` holds ``rule``, ``rank``,
@@ -162,14 +167,21 @@ def select_winner(
     if rule == "best":
         return top, {"rule": rule, "rank": top["rank"], "standard_error": None,
                      "explanation": "rank 1: the best mean CV F1"}
-    folds = int(top.get("folds") or 1)
-    error = float(top["cv_f1_std"] or 0.0) / math.sqrt(folds - 1) if folds > 1 else 0.0
+    n_scores = int(top.get("folds") or 1)
+    spread = float(top.get("cv_f1_std") or 0.0)
+    error = spread / math.sqrt(n_scores - 1) if n_scores > 1 and math.isfinite(spread) else 0.0
     floor = top["cv_f1_mean"] - error - 1e-12
-    close = [row for row in rows if row["cv_f1_mean"] >= floor]
-    chosen = min(close, key=lambda row: (complexity.get(str(row["model"]), 0), row["rank"]))
+
+    def order(row: Mapping[str, Any]) -> tuple[float, int]:
+        declared = complexity.get(str(row["model"]))
+        return (math.inf if declared is None else declared, row["rank"])
+
+    close = [top, *(row for row in rows[1:] if row["cv_f1_mean"] >= floor)]
+    chosen = min(close, key=order)
     if chosen is top:
         explanation = (
-            f"rank 1: the best mean CV F1, and no simpler model family within one standard error ({error:.4f})"
+            f"rank 1: the best mean CV F1; no trial of a simpler model family is within one standard "
+            f"error ({error:.4f})"
         )
     else:
         explanation = (
@@ -313,12 +325,14 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], rows: Sequence[Mappi
     extra = sorted({k for row in rows for k in row["cv_metrics"]})
     lines += [
         "",
-        "## Leaderboard (top 10)",
+        "## Leaderboard (top 10, and the refit trial if it ranks lower)",
         "",
         "| rank | model | CV F1 | std | " + "".join(f"{k} | " for k in extra) + "trial |",
         "|---" * (5 + len(extra)) + "|",
     ]
-    for row in rows[:10]:
+    for previous, row in zip([None, *rows], rows):
+        if previous is not None and row["rank"] > previous["rank"] + 1:
+            lines.append("| ... |" + " |" * (4 + len(extra)))
         cells = "".join(f"{row['cv_metrics'].get(k, float('nan')):.4f} | " for k in extra)
         mark = " (refit)" if row["trial_id"] == best.get("trial_id") else ""
         lines.append(

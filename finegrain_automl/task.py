@@ -59,13 +59,14 @@ class ModelFamily:
             model) upwards. When the cross-validation cannot tell trials
             apart (within one standard error of the best, ``--select
             one-se``), the search refits the trial of the simplest family.
-            Families of equal complexity are told apart by CV F1 alone.
+            ``None`` (undeclared) counts as more complex than every declared
+            family; families of equal complexity are told apart by CV F1.
     """
 
     name: str
     build: Callable[..., Any]
     description: str = ""
-    complexity: int = 0
+    complexity: int | None = None
 
     @property
     def hyperparameters(self) -> frozenset[str]:

@@ -257,3 +257,26 @@ def test_final_summary_keeps_every_score_readable_and_marks_the_refit_trial(
     for cell in ("resmlp", "0.9614", "0.9600", "0.0179", "0.9915", "0.0247", "aaaa1111", "* 2"):
         assert cell in text, (width, cell)
     assert "rank 2: the simplest model family (linear)" in text
+
+
+def test_final_summary_shows_a_refit_trial_ranked_below_the_top_ten(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    from finegrain_automl import cli
+
+    rows = [
+        {"rank": rank, "trial_id": f"t{rank:02d}", "model": "linear" if rank == 14 else "resmlp",
+         "cv_f1_mean": 0.97 - rank / 1000, "cv_f1_std": 0.02, "cv_metrics": {}, "config": {"model": "resmlp"}}
+        for rank in (*range(1, 11), 14)
+    ]
+    summary = {
+        "task": "disease_risk", "leaderboard_metrics": [], "leaderboard": rows, "elapsed_s": 1.0,
+        "trials": {"completed": 20, "pruned": 0, "failed": 0}, "run_dir": "fg-runs/x",
+        "best": {**rows[-1], "test_f1": 0.97, "test_metrics": {"f1": 0.97}, "selection": {"explanation": "rank 14"}},
+    }
+    console = Console(width=100, record=True)
+    monkeypatch.setattr(cli, "out", console)
+    cli._print_summary(summary)
+    lines = console.export_text().splitlines()
+    ten = next(i for i, line in enumerate(lines) if " 10 " in line and "t10" in line)
+    assert "..." in lines[ten + 1] and "* 14" in lines[ten + 2] and "linear" in lines[ten + 2]

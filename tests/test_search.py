@@ -84,7 +84,9 @@ def test_tiny_search_ranks_refits_saves_and_predicts(tmp_path: Path) -> None:
     best = summary["best"]
     # The refit trial is the one the one-standard-error rule picks from the leaderboard.
     rows = json.loads((run_dir / "leaderboard.json").read_text())
-    chosen, selection = select_winner(rows, rule="one-se", complexity={"linear": 0, "mlp": 1})
+    complexity = {name: family.complexity for name, family in prepared.families.items()}
+    assert complexity == {"linear": 0, "mlp": 1}
+    chosen, selection = select_winner(rows, rule="one-se", complexity=complexity)
     assert best["trial_id"] == chosen["trial_id"] and best["selection"] == selection
     assert best["cv_f1_mean"] == pytest.approx(board["cv_f1_mean"].iloc[best["rank"] - 1])
     assert best["config"]["model"] in {"linear", "mlp"}

@@ -37,6 +37,10 @@ def test_registry_names_and_hyperparameters():
     assert TABULAR_FAMILIES["linear"].hyperparameters == {"embedding_dim"}
     assert {"hidden", "depth", "dropout", "embedding_dim"} <= RESMLP.hyperparameters
     assert {"d_token", "n_layers", "n_heads", "dropout", "ffn_factor"} <= FT_TRANSFORMER.hyperparameters
+    # --select one-se prefers the simpler family: logistic regression, then the MLP, then attention.
+    assert {name: family.complexity for name, family in TABULAR_FAMILIES.items()} == {
+        "linear": 0, "resmlp": 1, "ft_transformer": 2
+    }
 
 
 @pytest.mark.parametrize("spec_name", sorted(SPECS))

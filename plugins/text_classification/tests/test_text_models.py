@@ -168,3 +168,8 @@ def test_loading_and_predicting_do_not_import_lightning(three_class: pd.DataFram
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == [str(len(three_class)), "False", "False"]
+
+
+def test_families_are_ordered_from_simplest_for_one_se_selection() -> None:
+    complexity = {name: family.complexity for name, family in TEXT_FAMILIES.items()}
+    assert complexity == {"bag": 0, "cnn": 1, "rnn": 2, "transformer": 3}

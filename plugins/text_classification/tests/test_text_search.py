@@ -41,6 +41,8 @@ def test_tiny_text_search_then_predict(tmp_path: Path, small_sms: pd.DataFrame) 
             "--max-epochs",
             "1",
             "--no-dashboard",
+            "--select",
+            "best",
             "--json",
             "--output",
             str(tmp_path / "runs"),
@@ -58,8 +60,10 @@ def test_tiny_text_search_then_predict(tmp_path: Path, small_sms: pd.DataFrame) 
     run_dir = Path(summary["run_dir"])
     board = pd.read_csv(run_dir / "leaderboard.csv")
     assert len(board) == summary["trials"]["completed"]
-    # The refit trial is the leaderboard row the selection rule names.
-    assert best["selection"]["rule"] == "one-se" and best["selection"]["rank"] == best["rank"]
+    # --select best refits rank 1, and says so.
+    assert best["selection"] == {"rule": "best", "rank": 1, "standard_error": None,
+                                 "explanation": "rank 1: the best mean CV F1"}
+    assert summary["settings"]["select"] == "best" and best["rank"] == 1
     assert board["trial_id"].iloc[best["rank"] - 1] == best["trial_id"]
     assert board["cv_f1_mean"].iloc[best["rank"] - 1] == pytest.approx(best["cv_f1_mean"])
 
