@@ -28,6 +28,7 @@ Not a test: a search takes minutes.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -102,11 +103,9 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    import json
-
     from finegrain_automl.api import DataOptions, make_payload, prepare_search, run_prepared_search
-    from finegrain_automl.results import refit
     from finegrain_automl.plugins import make_registry
+    from finegrain_automl.results import refit
     from finegrain_automl.search import SearchSettings
 
     console = Console(width=160)
