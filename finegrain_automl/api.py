@@ -113,6 +113,10 @@ def _validate_settings(settings: SearchSettings) -> None:
             f"--max-epochs must be at least 1, got {settings.max_epochs}.",
         ),
         (
+            settings.ensemble >= 0,
+            f"--ensemble cannot be negative, got {settings.ensemble}. Use 0 for a single model, or e.g. 5.",
+        ),
+        (
             settings.select in results.SELECTION_RULES,
             f"--select {settings.select!r} is not a selection rule. Use one of: {', '.join(results.SELECTION_RULES)}.",
         ),
@@ -266,8 +270,12 @@ def run_prepared_search(
         progress.dashboard_url = session.dashboard_url
         run_dir, summary, refit = _search_and_refit(prepared, registry, output=output, progress=progress)
     results.save_model(run_dir, task_name=prepared.task.name, state=refit.state)
-    summary["best"] |= {"test_f1": refit.test_metrics["f1"], "test_metrics": refit.test_metrics,
+    summary["final"] = {"kind": "ensemble" if summary.get("ensemble") else "single",
+                        "test_f1": refit.test_metrics["f1"], "test_metrics": refit.test_metrics,
                         "refit_seconds": refit.seconds}
+    if not summary.get("ensemble"):
+        summary["best"] |= {"test_f1": refit.test_metrics["f1"], "test_metrics": refit.test_metrics,
+                            "refit_seconds": refit.seconds}
     _finish(run_dir, summary, started=started)
     registry.notify("fg_automl_search_end", task_name=prepared.task.name, run_dir=run_dir, summary=summary)
     return summary
@@ -309,6 +317,8 @@ def _search_and_refit(
     progress.started = time.monotonic()
     registry.notify("fg_automl_search_start", task_name=task.name, run_dir=run_dir, settings=settings.to_dict())
     payload = make_payload(prepared)
+    store = _prediction_store(run_dir) if settings.ensemble > 0 else None
+    payload = dataclasses.replace(payload, predictions=store)
     try:
         records = run_search(
             payload=payload,
@@ -348,14 +358,61 @@ def _search_and_refit(
     summary["best"]["selection"] = selection
     if winner["rank"] > len(summary["leaderboard"]):  # shown after the top 10, marked as refit
         summary["leaderboard"] = [*summary["leaderboard"], winner]
+    if store is not None:
+        ray.kill(store)
+    resources = {"num_cpus": settings.cpus_per_trial, "num_gpus": settings.gpus_per_trial}
+    selection = _select_ensemble(prepared, run_dir, rows) if settings.ensemble > 0 else None
+    if selection is not None:
+        n = len(selection.trial_ids)
+        progress.phase = f"refitting the ensemble's {n} member{'s' * (n > 1)} on all development rows"
+        refit, summary["ensemble"] = results.refit_ensemble(
+            payload, selection, rows, development=prepared.splits.development, test=prepared.splits.test,
+            remote=ray.remote(**resources)(results.refit_member),
+        )
+        return run_dir, summary, refit
     progress.phase = "refitting the winner on all development rows"
-    remote_refit = ray.remote(num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial)(results.refit)
     refit = ray.get(
-        remote_refit.remote(
+        ray.remote(**resources)(results.refit).remote(
             payload, winner["config"], development=prepared.splits.development, test=prepared.splits.test
         )
     )
     return run_dir, summary, refit
+
+
+def _prediction_store(run_dir: Path) -> Any:
+    """The actor that keeps completed trials' out-of-fold predictions in
+    ``run_dir/predictions``, on this (the driver's) node."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from finegrain_automl.ensemble import PredictionFiles
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    store = ray.remote(num_cpus=0)(PredictionFiles).options(scheduling_strategy=here)
+    store = store.remote(str(run_dir / results.PREDICTIONS_DIR))
+    ray.get(store.ping.remote())
+    return store
+
+
+def _select_ensemble(prepared: PreparedSearch, run_dir: Path, rows: list[dict[str, Any]]) -> Any:
+    """Greedy ensemble selection over the top ``--ensemble`` trials whose
+    out-of-fold predictions were kept; None when there are none (a task
+    whose models give no class probabilities)."""
+    import numpy as np
+
+    from finegrain_automl.ensemble import PredictionFiles, select_ensemble
+
+    development = np.sort(prepared.splits.development)
+    candidates = {}
+    for row in rows:
+        predictions = PredictionFiles.load(run_dir / results.PREDICTIONS_DIR, row["trial_id"])
+        if predictions is not None and len(predictions) == len(development):
+            candidates[row["trial_id"]] = predictions
+        if len(candidates) == prepared.settings.ensemble:
+            break
+    if not candidates:
+        return None
+    return select_ensemble(prepared.task, prepared.data.take(development), candidates)
 
 
 def _versions() -> dict[str, str]:

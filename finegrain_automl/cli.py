@@ -105,6 +105,13 @@ def search(
             "CV F1; or best, rank 1."
         ),
     ] = "one-se",
+    ensemble: Annotated[
+        int,
+        typer.Option(
+            help="The final model is a greedy ensemble of up to this many best trials, chosen on their "
+            "out-of-fold predictions (each member refit); 0: refit one trial (--select)."
+        ),
+    ] = 5,
     address: Annotated[
         str | None, typer.Option(help="Join an existing Ray cluster: head host:port (e.g. 10.0.0.5:6379) or auto.")
     ] = None,
@@ -130,6 +137,7 @@ def search(
         max_epochs=max_epochs,
         early_stopping=early_stopping,
         select=select,
+        ensemble=ensemble,
     )
     registry = _registry()
     with err.status("Loading data and checking the space..."):
@@ -249,7 +257,6 @@ def _print_summary(summary: dict[str, Any]) -> None:
         )
     out.print(table)
     best, trials = summary["best"], summary["trials"]
-    others = ", ".join(f"{k} {v:.4f}" for k, v in best["test_metrics"].items() if k != "f1")
     out.print(
         f"Trials: {trials['completed']} completed, {trials['pruned']} pruned, {trials['failed']} failed "
         f"in {summary['elapsed_s']:.0f} s."
@@ -260,9 +267,29 @@ def _print_summary(summary: dict[str, Any]) -> None:
         soft_wrap=True,
     )
     out.print(f"Winner's configuration: {_short_config(best['config'])}", soft_wrap=True)
-    out.print(f"Test F1 of the refit winner: [bold green]{best['test_f1']:.4f}[/] ({others})")
+    final = summary["final"]
+    others = ", ".join(f"{k} {v:.4f}" for k, v in final["test_metrics"].items() if k != "f1")
+    if summary.get("ensemble"):
+        _print_ensemble(summary["ensemble"])
+        out.print(f"Test F1 of the refit ensemble (the saved model): [bold green]{final['test_f1']:.4f}[/] ({others})")
+    else:
+        out.print(f"Test F1 of the refit winner: [bold green]{final['test_f1']:.4f}[/] ({others})")
     out.print(f"Run directory: {summary['run_dir']}", soft_wrap=True)
     out.print(f"Apply it: fg-automl predict --run {summary['run_dir']} --data FILE", soft_wrap=True)
+
+
+def _print_ensemble(ensemble: dict[str, Any]) -> None:
+    """The ensemble beside its members, all scored the same way: F1 on the
+    out-of-fold predictions with a threshold chosen on them, then on the test rows."""
+    table = Table(title="Ensemble (greedy selection on out-of-fold predictions) and its members")
+    for column in ("", "rank", "model", "weight", "out-of-fold F1", "test F1", "trial"):
+        table.add_column(column, justify="left" if column in ("", "model", "trial") else "right")
+    table.add_row("ensemble", "", "", "1.00", f"{ensemble['oof_f1']:.4f}", f"{ensemble['test_f1']:.4f}", "",
+                  style="bold")
+    for member in ensemble["members"]:
+        table.add_row("member", str(member["rank"]), str(member["model"]), f"{member['weight']:.2f}",
+                      f"{member['oof_f1']:.4f}", f"{member['test_f1']:.4f}", member["trial_id"])
+    out.print(table)
 
 
 @app.command()

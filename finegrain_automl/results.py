@@ -8,7 +8,8 @@ understand or repeat it::
     study.db          the Optuna study (SQLite)
     tune/             Ray Tune's experiment directory
     leaderboard.csv   completed trials ranked by mean CV F1 (also .json)
-    model.pt          the refit winner, loadable with weights_only=True
+    predictions/      out-of-fold class probabilities of the best completed trials
+    model.pt          the refit winner or ensemble, loadable with weights_only=True
     report.md         a readable summary
 """
 
@@ -44,6 +45,8 @@ __all__ = [
     "new_run_dir",
     "read_run",
     "refit",
+    "refit_ensemble",
+    "refit_member",
     "save_model",
     "select_winner",
     "jsonable",
@@ -54,6 +57,8 @@ __all__ = [
 
 RUN_FILE = "run.json"
 MODEL_FILE = "model.pt"
+#: Folder of the trials' out-of-fold predictions (:class:`~finegrain_automl.ensemble.PredictionFiles`).
+PREDICTIONS_DIR = "predictions"
 MODEL_FORMAT = 1
 
 
@@ -235,6 +240,75 @@ def refit(
     )
 
 
+def refit_member(
+    payload: TrialPayload, config: Mapping[str, Any], *, development: np.ndarray, test: np.ndarray
+) -> tuple[dict[str, Any], np.ndarray, float]:
+    """Fits an ensemble member on every development row (no decision rule of
+    its own); returns its state, its class probabilities of the test rows and
+    the seconds it took."""
+    started = time.perf_counter()
+    model = payload.fit(config, development, fold=0, final=True, decision=False)
+    probabilities = model.predict_proba(payload.data.take(test).features)
+    return model.to_state(), probabilities, time.perf_counter() - started
+
+
+def refit_ensemble(
+    payload: TrialPayload,
+    selection: Any,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    development: np.ndarray,
+    test: np.ndarray,
+    remote: Any,
+) -> tuple[RefitResult, dict[str, Any]]:
+    """Refits the members of ``selection`` (an
+    :class:`~finegrain_automl.ensemble.EnsembleSelection`) in parallel with
+    ``remote`` (:func:`refit_member` as a Ray task), scores the ensemble and
+    each member once on the test rows (a member with the rule chosen on its
+    own out-of-fold predictions), and returns the ensemble and its summary."""
+    import ray
+
+    from finegrain_automl.ensemble import EnsembleModel
+
+    started = time.perf_counter()
+    task, by_id = payload.task, {row["trial_id"]: row for row in rows}
+    fitted = ray.get(
+        [remote.remote(payload, by_id[t]["config"], development=development, test=test) for t in selection.trial_ids]
+    )
+    members = [task.load_model(state, families=payload.families) for state, _, _ in fitted]
+    model = EnsembleModel(
+        task=task, members=members, weights=selection.weights, decision=selection.decision,
+        trial_ids=selection.trial_ids,
+    )
+    test_rows = payload.data.take(test)
+    metrics = {k: float(v) for k, v in task.evaluate(model, test_rows).items()}
+    member_rows = []
+    for trial_id, weight, member, (_, probabilities, seconds) in zip(
+        selection.trial_ids, selection.weights, members, fitted, strict=True
+    ):
+        predicted = task.predictions_from_probabilities(
+            probabilities, decision=selection.member_decisions[trial_id], classes=member.classes,
+            index=test_rows.features.index,
+        )
+        row = by_id[trial_id]
+        member_rows.append({
+            "trial_id": trial_id, "rank": row["rank"], "model": row["model"], "weight": weight,
+            "cv_f1_mean": row["cv_f1_mean"], "oof_f1": selection.candidates_cv_f1[trial_id],
+            "test_f1": float(task.metrics(test_rows, predicted)["f1"]), "refit_seconds": seconds,
+        })
+    summary = {
+        "members": member_rows,
+        "oof_f1": selection.cv_f1,
+        "candidates": [{"trial_id": t, "rank": by_id[t]["rank"], "oof_f1": f1}
+                       for t, f1 in selection.candidates_cv_f1.items()],
+        "decision": dict(selection.decision),
+        "test_f1": metrics["f1"],
+        "test_metrics": metrics,
+    }
+    seconds = time.perf_counter() - started
+    return RefitResult(state=model.to_state(), test_metrics=metrics, seconds=seconds), summary
+
+
 def save_model(run_dir: Path, *, task_name: str, state: Mapping[str, Any]) -> Path:
     """Saves a fitted model's state as ``model.pt`` and checks it loads safely."""
     import torch
@@ -287,7 +361,37 @@ def load_fitted_model(
             f"{run_dir / MODEL_FILE} was saved by another version or task "
             f"(format {saved.get('format')}, task {saved.get('task')!r}). Re-run the search."
         )
+    from finegrain_automl.ensemble import ENSEMBLE_FORMAT, load_ensemble
+
+    if saved["model"].get("format") == ENSEMBLE_FORMAT:
+        return load_ensemble(saved["model"], task=task, families=families)
     return task.load_model(saved["model"], families=families)
+
+
+def _ensemble_lines(ensemble: Mapping[str, Any] | None) -> list[str]:
+    """The report's section on the final ensemble: members, weights, scores."""
+    if not ensemble:
+        return []
+    lines = [
+        "",
+        "## Final model: ensemble of the best trials",
+        "",
+        "Greedy ensemble selection (Caruana et al., 2004) over the out-of-fold predictions of the best "
+        "trials; its decision rule was chosen on those predictions, and each member was refit on all "
+        "development rows. The saved model (`model.pt`) and `fg-automl predict` use it. Each member is "
+        "scored the same way (a rule chosen on its own out-of-fold predictions).",
+        "",
+        "| | rank | model | weight | out-of-fold F1 | test F1 | trial |",
+        "|---|---|---|---|---|---|---|",
+        f"| **ensemble** | | | 1.00 | {ensemble['oof_f1']:.4f} | {ensemble['test_f1']:.4f} | |",
+    ]
+    for member in ensemble["members"]:
+        lines.append(
+            f"| member | {member['rank']} | {member['model']} | {member['weight']:.2f} | {member['oof_f1']:.4f} | "
+            f"{member['test_f1']:.4f} | {member['trial_id']} |"
+        )
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in ensemble["test_metrics"].items())
+    return [*lines, "", f"- Decision rule: `{json.dumps(jsonable(ensemble['decision']))}`", f"- Test metrics: {metrics}"]
 
 
 def write_report(run_dir: Path, summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> None:
@@ -313,13 +417,17 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], rows: Sequence[Mappi
             f"- Model: `{best['config'].get(MODEL_KEY)}`; CV F1 {best['cv_f1_mean']:.4f} "
             f"± {best['cv_f1_std']:.4f}",
             f"- Chosen by `--select {best['selection']['rule']}`: {best['selection']['explanation']}",
-            "- Test metrics (refit on all development rows, scored once): "
-            + ", ".join(f"{k} {v:.4f}" for k, v in best["test_metrics"].items()),
+        ]
+        if "test_metrics" in best:
+            lines.append("- Test metrics (refit on all development rows, scored once): "
+                         + ", ".join(f"{k} {v:.4f}" for k, v in best["test_metrics"].items()))
+        lines += [
             "",
             "```json",
             json.dumps(jsonable(best["config"]), indent=2),
             "```",
         ]
+        lines += _ensemble_lines(summary.get("ensemble"))
     else:
         lines.append("No trial completed every fold; nothing was refit.")
     extra = sorted({k for row in rows for k in row["cv_metrics"]})

@@ -48,6 +48,10 @@ class SearchSettings:
     #: within one standard error of the best) or ``"best"`` (rank 1); see
     #: :func:`finegrain_automl.results.select_winner`.
     select: str = "one-se"
+    #: Trials an ensemble may draw from: the final model is a greedy ensemble
+    #: selection over the out-of-fold predictions of the best ``ensemble``
+    #: trials (:mod:`finegrain_automl.ensemble`); 0 refits one trial (``select``).
+    ensemble: int = 5
 
     @property
     def total_folds(self) -> int:

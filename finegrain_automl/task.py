@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -90,6 +91,10 @@ class FitContext:
         final: ``True`` for the refit of a search's winner: the task should
             learn from every row it is given (a decision threshold, if any,
             from cross-fitted predictions rather than a held-out part).
+        decision: ``False`` for a member of an ensemble, whose decision
+            rule the core chooses on out-of-fold probabilities
+            (:meth:`Task.fit_decision`): the task may skip choosing its own
+            (a threshold), and should, when that costs extra fits.
     """
 
     seed: int = 0
@@ -97,6 +102,7 @@ class FitContext:
     num_threads: int = 1
     max_epochs_cap: int | None = None
     final: bool = False
+    decision: bool = True
 
     def epochs(self, requested: int) -> int:
         """Returns ``requested`` limited by :attr:`max_epochs_cap`."""
@@ -129,7 +135,25 @@ class FitContext:
 
 
 class FittedModel(abc.ABC):
-    """A model fitted on some rows, with everything needed to predict."""
+    """A model fitted on some rows, with everything needed to predict.
+
+    A model whose predictions come from class probabilities also implements
+    :meth:`predict_proba` and sets :attr:`classes`; the search can then
+    ensemble the task's best trials (``--ensemble``).
+
+    Attributes:
+        classes: The original label of each probability column (class code
+            order, as ``Dataset.target`` encodes them); empty when the model
+            gives no class probabilities.
+    """
+
+    classes: Sequence[Any] = ()
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray | None:
+        """Returns class probabilities, float ``[n, len(classes)]``, columns
+        in class code order; ``None`` (the default) when the model's
+        predictions are not class probabilities (then no ensembles)."""
+        return None
 
     @abc.abstractmethod
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
@@ -246,6 +270,36 @@ class Task(abc.ABC):
     def evaluate(self, model: FittedModel, data: Dataset) -> dict[str, float]:
         """Predicts ``data`` with ``model`` and scores it."""
         return self.metrics(data, model.predict(data.features))
+
+    def fit_decision(self, probabilities: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+        """Called with out-of-fold class probabilities ``[n, C]`` of an
+        ensemble (or of one trial) and the rows' class codes; returns the rule
+        that turns probabilities into labels, as numbers and strings (a
+        binary task's F1-best threshold). The default, ``{}``, is the most
+        probable class."""
+        return {}
+
+    def predictions_from_probabilities(
+        self,
+        probabilities: np.ndarray,
+        *,
+        decision: Mapping[str, Any],
+        classes: Sequence[Any],
+        index: pd.Index,
+    ) -> pd.DataFrame:
+        """Returns what :meth:`FittedModel.predict` returns, from class
+        probabilities and a rule of :meth:`fit_decision` (``classes``: the
+        label of each column). The default picks the most probable class:
+        ``label``, its ``probability`` and its code as ``prediction``."""
+        codes = np.asarray(probabilities).argmax(axis=1)
+        return pd.DataFrame(
+            {
+                "label": pd.Series([classes[c] for c in codes], index=index, dtype=pd.Series(list(classes)).dtype),
+                "probability": np.asarray(probabilities)[np.arange(len(codes)), codes],
+                "prediction": codes.astype(np.int64),
+            },
+            index=index,
+        )
 
 
 def saved_family(

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from finegrain_automl.data import Dataset
+from finegrain_automl.ensemble import OutOfFold
 from finegrain_automl.space import branch_params
 from finegrain_automl.task import MODEL_KEY, FitContext, FittedModel, ModelFamily, Task
 
@@ -41,8 +42,11 @@ class TrialPayload:
     accelerator: str = "cpu"
     num_threads: int = 1
     max_epochs_cap: int | None = None
+    #: Where a completed trial hands its out-of-fold predictions (a Ray actor
+    #: handle of :class:`~finegrain_automl.ensemble.PredictionFiles`); None: not kept.
+    predictions: Any = None
 
-    def context(self, fold: int, *, final: bool = False) -> FitContext:
+    def context(self, fold: int, *, final: bool = False, decision: bool = True) -> FitContext:
         """The fit context of ``fold``: the same seed for a fold in every trial."""
         return FitContext(
             seed=self.seed + fold,
@@ -50,17 +54,20 @@ class TrialPayload:
             num_threads=self.num_threads,
             max_epochs_cap=self.max_epochs_cap,
             final=final,
+            decision=decision,
         )
 
-    def fit(self, config: Mapping[str, Any], rows: np.ndarray, *, fold: int, final: bool = False) -> FittedModel:
-        """Fits ``config`` on the data rows at positions ``rows``."""
+    def fit(
+        self, config: Mapping[str, Any], rows: np.ndarray, *, fold: int, final: bool = False, decision: bool = True
+    ) -> FittedModel:
+        """Fits ``config`` on the data rows at positions ``rows`` (see :class:`FitContext`)."""
         family_name, family_params = branch_params(config, MODEL_KEY)
         return self.task.fit(
             config=config,
             family=self.families[family_name],
             family_params=family_params,
             train=self.data.take(rows),
-            context=self.context(fold, final=final),
+            context=self.context(fold, final=final, decision=decision),
         )
 
 
@@ -74,16 +81,24 @@ class FoldResult:
     cv_f1: float
     cv_f1_std: float
     cv_means: dict[str, float]
+    #: After the last fold, for models with class probabilities: the mean
+    #: out-of-fold probabilities of every development row, float32 ``[n, C]``.
+    out_of_fold: np.ndarray | None = None
 
 
 def cross_validate(payload: TrialPayload, config: Mapping[str, Any]) -> Iterator[FoldResult]:
     """Fits and scores ``config`` on each fold in turn, yielding after each."""
     scores: list[float] = []
     history: list[dict[str, float]] = []
+    out_of_fold = OutOfFold(len(payload.data))
     for fold, (train_rows, valid_rows) in enumerate(payload.folds):
         started = time.perf_counter()
         model = payload.fit(config, train_rows, fold=fold)
-        metrics = payload.task.evaluate(model, payload.data.take(valid_rows))
+        valid = payload.data.take(valid_rows)
+        metrics = payload.task.evaluate(model, valid)
+        probabilities = model.predict_proba(valid.features)
+        if probabilities is not None:
+            out_of_fold.add(valid_rows, np.asarray(probabilities))
         scores.append(float(metrics["f1"]))
         history.append({k: float(v) for k, v in metrics.items()})
         yield FoldResult(
@@ -93,6 +108,7 @@ def cross_validate(payload: TrialPayload, config: Mapping[str, Any]) -> Iterator
             cv_f1=float(np.mean(scores)),
             cv_f1_std=float(np.std(scores)),
             cv_means={k: float(np.nanmean([h.get(k, np.nan) for h in history])) for k in history[0]},
+            out_of_fold=out_of_fold.result() if fold == len(payload.folds) - 1 else None,
         )
 
 
@@ -102,9 +118,14 @@ def tune_trainable(config: dict[str, Any], payload: TrialPayload) -> None:
     Reports with ``ray.tune.report`` (Ray Train V2 rejects ``ray.train.report``
     inside Tune functions).
     """
+    import ray
     from ray import tune
 
     for result in cross_validate(payload, config):
+        if result.out_of_fold is not None and payload.predictions is not None:
+            # Before the last report: once it is reported, Tune may end the trial at once.
+            trial_id = tune.get_context().get_trial_id()
+            ray.get(payload.predictions.save.remote(trial_id, result.cv_f1, result.out_of_fold))
         tune.report(
             {
                 METRIC: result.cv_f1,

@@ -158,6 +158,9 @@ def test_bad_option_value(output: Path) -> None:
         _search(output, "--task", "fraud", "--repeats", "0"), output, "--repeats must be at least 1", "--repeats 1"
     )
     _assert_clean_failure(_search(output, "--task", "fraud", "--select", "top"), output, "--select 'top'", "one-se, best")
+    _assert_clean_failure(
+        _search(output, "--task", "fraud", "--ensemble", "-1"), output, "--ensemble cannot be negative", "Use 0"
+    )
 
 
 def test_drop_or_target_without_data(output: Path) -> None:
@@ -249,6 +252,7 @@ def test_final_summary_keeps_every_score_readable_and_marks_the_refit_trial(
         "trials": {"completed": 2, "pruned": 0, "failed": 0}, "elapsed_s": 12.0, "run_dir": "fg-runs/x",
         "best": {**leaderboard[1], "test_f1": 0.97, "test_metrics": {"f1": 0.97, "auroc": 0.99},
                  "selection": {"explanation": "rank 2: the simplest model family (linear) within one standard error"}},
+        "final": {"kind": "single", "test_f1": 0.97, "test_metrics": {"f1": 0.97, "auroc": 0.99}},
     }
     console = Console(width=width, record=True)
     monkeypatch.setattr(cli, "out", console)
@@ -273,6 +277,7 @@ def test_final_summary_shows_a_refit_trial_ranked_below_the_top_ten(monkeypatch:
         "task": "disease_risk", "leaderboard_metrics": [], "leaderboard": rows, "elapsed_s": 1.0,
         "trials": {"completed": 20, "pruned": 0, "failed": 0}, "run_dir": "fg-runs/x",
         "best": {**rows[-1], "test_f1": 0.97, "test_metrics": {"f1": 0.97}, "selection": {"explanation": "rank 14"}},
+        "final": {"kind": "single", "test_f1": 0.97, "test_metrics": {"f1": 0.97}},
     }
     console = Console(width=100, record=True)
     monkeypatch.setattr(cli, "out", console)
@@ -280,3 +285,31 @@ def test_final_summary_shows_a_refit_trial_ranked_below_the_top_ten(monkeypatch:
     lines = console.export_text().splitlines()
     ten = next(i for i, line in enumerate(lines) if " 10 " in line and "t10" in line)
     assert "..." in lines[ten + 1] and "* 14" in lines[ten + 2] and "linear" in lines[ten + 2]
+
+
+def test_final_summary_shows_the_ensemble_beside_its_members(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    from finegrain_automl import cli
+
+    rows = [
+        {"rank": rank, "trial_id": f"t{rank}", "model": model, "cv_f1_mean": 0.8 - rank / 100, "cv_f1_std": 0.02,
+         "cv_metrics": {}, "config": {"model": model}}
+        for rank, model in ((1, "tabm"), (2, "resmlp"))
+    ]
+    members = [{"trial_id": "t1", "rank": 1, "model": "tabm", "weight": 0.6, "oof_f1": 0.791, "test_f1": 0.772},
+               {"trial_id": "t2", "rank": 2, "model": "resmlp", "weight": 0.4, "oof_f1": 0.781, "test_f1": 0.751}]
+    summary = {
+        "task": "fraud", "leaderboard_metrics": [], "leaderboard": rows, "elapsed_s": 1.0,
+        "trials": {"completed": 2, "pruned": 0, "failed": 0}, "run_dir": "fg-runs/x",
+        "best": {**rows[0], "selection": {"explanation": "rank 1"}},
+        "ensemble": {"members": members, "oof_f1": 0.803, "test_f1": 0.789, "test_metrics": {"f1": 0.789}},
+        "final": {"kind": "ensemble", "test_f1": 0.789, "test_metrics": {"f1": 0.789, "auroc": 0.97}},
+    }
+    console = Console(width=120, record=True)
+    monkeypatch.setattr(cli, "out", console)
+    cli._print_summary(summary)
+    text = console.export_text()
+    for cell in ("ensemble", "0.803", "0.789", "0.60", "0.791", "0.772", "0.40", "0.751", "t2"):
+        assert cell in text, cell
+    assert "Test F1 of the refit ensemble (the saved model): 0.7890" in text

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from finegrain_automl.tabular._config import (
     IMBALANCE_STRATEGIES,
+    NUMERIC_SCALINGS,
     TABULAR_HYPERPARAMETERS,
     BinaryTrainingConfig,
 )
@@ -31,12 +32,17 @@ from finegrain_automl.tabular._io import SUPPORTED_SUFFIXES, read_table, table_d
 from finegrain_automl.tabular._models import (
     FT_TRANSFORMER,
     LINEAR,
+    NUMERIC_EMBEDDING_ARGS,
+    REALMLP,
     RESMLP,
+    TABM,
     TABULAR_FAMILIES,
     TabularSpec,
     build_ft_transformer,
     build_linear,
+    build_realmlp,
     build_resmlp,
+    build_tabm,
 )
 
 if TYPE_CHECKING:
@@ -55,7 +61,11 @@ __all__ = [
     "FT_TRANSFORMER",
     "LINEAR",
     "IMBALANCE_STRATEGIES",
+    "NUMERIC_EMBEDDING_ARGS",
+    "NUMERIC_SCALINGS",
+    "REALMLP",
     "RESMLP",
+    "TABM",
     "SUPPORTED_SUFFIXES",
     "TABULAR_FAMILIES",
     "TABULAR_HYPERPARAMETERS",
@@ -70,7 +80,9 @@ __all__ = [
     "check_binary_config",
     "build_ft_transformer",
     "build_linear",
+    "build_realmlp",
     "build_resmlp",
+    "build_tabm",
     "fit_binary_classifier",
     "load_binary_classifier",
     "read_table",

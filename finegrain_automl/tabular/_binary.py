@@ -6,7 +6,7 @@ import) is imported when a model is fit, so ``fg-automl predict`` starts fast.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,13 @@ from finegrain_automl.tabular._models import TabularSpec
 from finegrain_automl.tabular._preprocess import TabularPreprocessor
 from finegrain_automl.task import FitContext, FittedModel, ModelFamily, saved_family
 
-__all__ = ["TabularBinaryModel", "binary_labels", "fit_binary_classifier", "load_binary_classifier"]
+__all__ = [
+    "TabularBinaryModel",
+    "binary_labels",
+    "binary_predictions",
+    "fit_binary_classifier",
+    "load_binary_classifier",
+]
 
 _STATE_FORMAT = "finegrain_automl.tabular.binary/1"
 _PREDICT_BATCH = 8192
@@ -66,6 +72,12 @@ class TabularBinaryModel(FittedModel):
         self.positive_label = positive_label
         self.negative_label = negative_label
         self.threshold_source = threshold_source
+        self.classes = [negative_label, positive_label]
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """Returns ``[P(negative), P(positive)]`` per row (float64 ``[n, 2]``)."""
+        positive = self.predict_probability(features)
+        return np.stack([1.0 - positive, positive], axis=1)
 
     def predict_probability(self, features: pd.DataFrame) -> np.ndarray:
         """Returns the positive-class probability of each row (float64 ``[n]``)."""
@@ -80,16 +92,8 @@ class TabularBinaryModel(FittedModel):
         Raises:
             DataError: ``features`` lacks a column the model was trained on.
         """
-        probability = self.predict_probability(features)
-        decision = probability >= self.threshold
-        labels = np.where(decision, self.positive_label, self.negative_label)
-        return pd.DataFrame(
-            {
-                "label": labels,
-                "probability": probability,
-                "prediction": decision.astype(np.int64),
-            },
-            index=features.index,
+        return binary_predictions(
+            self.predict_probability(features), threshold=self.threshold, classes=self.classes, index=features.index
         )
 
     def to_state(self) -> dict[str, Any]:
@@ -105,6 +109,22 @@ class TabularBinaryModel(FittedModel):
             "positive_label": plain_value(self.positive_label),
             "negative_label": plain_value(self.negative_label),
         }
+
+
+def binary_predictions(
+    probability: np.ndarray, *, threshold: float, classes: Sequence[Any], index: pd.Index
+) -> pd.DataFrame:
+    """``label`` (``classes[1]`` at ``probability >= threshold``, else ``classes[0]``),
+    ``probability`` (of the positive class) and ``prediction`` (0/1), indexed by ``index``."""
+    decision = np.asarray(probability) >= threshold
+    return pd.DataFrame(
+        {
+            "label": np.where(decision, classes[1], classes[0]),
+            "probability": probability,
+            "prediction": decision.astype(np.int64),
+        },
+        index=index,
+    )
 
 
 def load_binary_classifier(
@@ -157,7 +177,10 @@ def fit_binary_classifier(
 
     With ``context.final`` (the refit of a search's winner) the network learns
     from every row of ``train`` and the threshold is chosen on out-of-fold
-    probabilities of :data:`CROSS_FIT_FOLDS` inner fits (seeded, stratified).
+    probabilities of :data:`CROSS_FIT_FOLDS` inner fits (seeded, stratified);
+    with ``context.decision`` off as well (a member of an ensemble, whose
+    threshold the core chooses), those inner fits are skipped and the
+    threshold is :data:`DEFAULT_THRESHOLD` (source ``"none"``).
 
     Args:
         config: The flat sampled configuration; the keys of
@@ -192,7 +215,7 @@ def fit_binary_classifier(
 
     def fit_on(rows: np.ndarray) -> tuple[TabularPreprocessor, nn.Module]:
         features = train.features.iloc[rows]
-        preprocessor = TabularPreprocessor().fit(features)
+        preprocessor = TabularPreprocessor(scaling=options.preprocessing).fit(features)
         x_num, x_cat = preprocessor.transform(features)
         network = _train_network(
             family.build(preprocessor.spec, **family_params),
@@ -205,7 +228,10 @@ def fit_binary_classifier(
     if context.final:
         # The refit of a winner learns from every row; its threshold comes from
         # cross-fitted predictions of the same rows, as TunedThresholdClassifierCV does.
-        threshold, source = _cross_fitted_threshold(fit_on, train.features, target, seed=context.seed)
+        threshold, source = (
+            _cross_fitted_threshold(fit_on, train.features, target, seed=context.seed)
+            if context.decision else (DEFAULT_THRESHOLD, "none")
+        )
         preprocessor, network = fit_on(np.arange(len(target)))
     else:
         fit_rows, holdout_rows = stratified_holdout(target, fraction=validation_fraction, seed=context.seed)
@@ -332,7 +358,8 @@ def check_binary_config(
     """Raises if ``config`` could never be fit: bad training values, or a family
     that cannot be built with ``family_params`` (checked on a tiny input)."""
     BinaryTrainingConfig.from_config(config)
-    family.build(TabularSpec(n_numeric=2, cardinalities=(3,)), **family_params)
+    grid = tuple(float(v) for v in np.linspace(-2.0, 2.0, 129))  # as a fitted preprocessor gives it
+    family.build(TabularSpec(n_numeric=2, cardinalities=(3,), quantiles=(grid, grid)), **family_params)
 
 
 @torch.inference_mode()

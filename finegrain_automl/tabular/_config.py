@@ -13,7 +13,11 @@ from typing import Any
 
 from finegrain_automl.config import config_number, require_config
 
-__all__ = ["IMBALANCE_STRATEGIES", "TABULAR_HYPERPARAMETERS", "BinaryTrainingConfig"]
+__all__ = ["IMBALANCE_STRATEGIES", "NUMERIC_SCALINGS", "TABULAR_HYPERPARAMETERS", "BinaryTrainingConfig"]
+
+#: How numeric columns are scaled (the ``preprocessing`` choice); the
+#: preprocessor documents each (:class:`~finegrain_automl.tabular.TabularPreprocessor`).
+NUMERIC_SCALINGS: tuple[str, ...] = ("standard", "quantile", "robust")
 
 #: Branches of the ``imbalance`` choice.
 IMBALANCE_STRATEGIES: tuple[str, ...] = ("none", "class_weight", "focal", "oversample")
@@ -31,6 +35,7 @@ TABULAR_HYPERPARAMETERS: frozenset[str] = frozenset(
         "imbalance.focal.gamma",
         "imbalance.focal.alpha",
         "imbalance.oversample.ratio",
+        "preprocessing",
     }
 )
 
@@ -54,6 +59,9 @@ class BinaryTrainingConfig:
             weighting); else positives weigh ``alpha``, negatives ``1 - alpha``.
         oversample_ratio: ``imbalance.oversample.ratio``, default 0.1: the share
             of positives in each epoch's rows, drawn with replacement.
+        preprocessing: ``preprocessing``, how numeric columns are scaled, one
+            of :data:`~finegrain_automl.tabular._preprocess.NUMERIC_SCALINGS`,
+            default ``"standard"``; fit on the training rows of each fit.
     """
 
     epochs: int = 10
@@ -65,6 +73,7 @@ class BinaryTrainingConfig:
     focal_gamma: float = 2.0
     focal_alpha: float | None = None
     oversample_ratio: float = 0.1
+    preprocessing: str = "standard"
 
     def __post_init__(self) -> None:
         require_config(self.epochs >= 1, "epochs", "must be at least 1", self.epochs, "Use 1 or more epochs.")
@@ -83,6 +92,8 @@ class BinaryTrainingConfig:
                  "must be strictly between 0 and 1", self.focal_alpha, "Use for example 0.25.")
         require_config(0 < self.oversample_ratio < 1, "imbalance.oversample.ratio",
                  "must be strictly between 0 and 1", self.oversample_ratio, "Use for example 0.1.")
+        require_config(self.preprocessing in NUMERIC_SCALINGS, "preprocessing", "is not a known scaling",
+                 self.preprocessing, f"Use one of: {', '.join(NUMERIC_SCALINGS)}.")
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> BinaryTrainingConfig:
@@ -104,4 +115,5 @@ class BinaryTrainingConfig:
             focal_gamma=config_number(config, "imbalance.focal.gamma", cls.focal_gamma),
             focal_alpha=None if alpha is None else config_number(config, "imbalance.focal.alpha", 0.0),
             oversample_ratio=config_number(config, "imbalance.oversample.ratio", cls.oversample_ratio),
+            preprocessing=str(config.get("preprocessing", cls.preprocessing)),
         )

@@ -17,12 +17,16 @@ if TYPE_CHECKING:
 __all__ = [
     "FT_TRANSFORMER",
     "LINEAR",
+    "REALMLP",
     "RESMLP",
+    "TABM",
     "TABULAR_FAMILIES",
     "TabularSpec",
     "build_ft_transformer",
     "build_linear",
+    "build_realmlp",
     "build_resmlp",
+    "build_tabm",
 ]
 
 
@@ -40,11 +44,17 @@ class TabularSpec:
             the numeric value column it flags. A network may treat them as
             plain inputs (ResMLP) or fold each into its column's token
             (FT-Transformer, which keeps one token per column).
+        quantiles: For each column of ``x_num``, its quantiles over the
+            training rows at evenly spaced levels from 0 to 1 (as encoded:
+            after scaling), from which piecewise-linear embeddings take their
+            bins (:func:`finegrain_automl.tabular._embeddings.piecewise_linear_bins`);
+            empty when unknown (such a spec cannot build those embeddings).
     """
 
     n_numeric: int
     cardinalities: tuple[int, ...] = ()
     missing_indicators: tuple[int, ...] = ()
+    quantiles: tuple[tuple[float, ...], ...] = ()
 
     @property
     def n_values(self) -> int:
@@ -65,6 +75,11 @@ class TabularSpec:
             raise ValueError(f"Every cardinality must be at least 1, but got {self.cardinalities=}.")
         if self.n_numeric == 0 and not self.cardinalities:
             raise ValueError("A tabular network needs at least one numeric or categorical column.")
+        if self.quantiles and len(self.quantiles) != self.n_numeric:
+            raise ValueError(
+                f"quantiles must hold one grid per numeric column ({self.n_numeric}), "
+                f"but got {len(self.quantiles)}."
+            )
 
 
 def build_resmlp(
@@ -75,6 +90,10 @@ def build_resmlp(
     dropout: float = 0.1,
     embedding_dim: int = 8,
     activation: str = "relu",
+    numeric_embedding: str = "none",
+    numeric_embedding_dim: int = 8,
+    n_bins: int = 16,
+    frequency_scale: float = 0.1,
 ) -> nn.Module:
     """Builds a residual MLP: embeddings and numbers -> linear -> residual blocks -> head.
 
@@ -86,7 +105,9 @@ def build_resmlp(
         depth: Number of residual blocks (0 is allowed).
         dropout: Dropout probability inside the blocks.
         embedding_dim: Width of each categorical column's embedding.
-        activation: ``"relu"``, ``"gelu"`` or ``"silu"``.
+        activation: ``"relu"``, ``"gelu"``, ``"silu"``, ``"selu"`` or ``"mish"``.
+        numeric_embedding, numeric_embedding_dim, n_bins, frequency_scale:
+            The numeric columns' embedding (:data:`NUMERIC_EMBEDDING_ARGS`).
 
     Returns:
         A module mapping ``(x_num, x_cat)`` to logits of shape ``[n]``.
@@ -100,6 +121,7 @@ def build_resmlp(
         dropout=dropout,
         embedding_dim=embedding_dim,
         activation=activation,
+        numeric=_numeric(numeric_embedding, numeric_embedding_dim, n_bins, frequency_scale),
     )
 
 
@@ -111,6 +133,9 @@ def build_ft_transformer(
     n_heads: int = 2,
     dropout: float = 0.1,
     ffn_factor: float = 4 / 3,
+    numeric_embedding: str = "none",
+    n_bins: int = 16,
+    frequency_scale: float = 0.1,
 ) -> nn.Module:
     """Builds an FT-Transformer (Gorishniy et al., 2021).
 
@@ -130,6 +155,10 @@ def build_ft_transformer(
         n_heads: Attention heads per layer (heads narrower than 16 are slow on CPU).
         dropout: Dropout of each feed-forward sublayer's hidden units.
         ffn_factor: Feed-forward hidden width as a multiple of ``d_token``.
+        numeric_embedding, n_bins, frequency_scale: The numeric columns'
+            tokens: ``"none"`` is the linear tokenizer above; ``"ple"`` and
+            ``"periodic"`` embed each numeric column (missing indicators
+            included, each its own token) into ``d_token``.
 
     Returns:
         A module mapping ``(x_num, x_cat)`` to logits of shape ``[n]``.
@@ -143,6 +172,7 @@ def build_ft_transformer(
         n_heads=n_heads,
         dropout=dropout,
         ffn_factor=ffn_factor,
+        numeric=_numeric(numeric_embedding, d_token, n_bins, frequency_scale),
     )
 
 
@@ -163,6 +193,110 @@ def build_linear(spec: TabularSpec, *, embedding_dim: int = 4) -> nn.Module:
     return Linear(spec, embedding_dim=embedding_dim)
 
 
+def build_tabm(
+    spec: TabularSpec,
+    *,
+    k: int = 16,
+    n_blocks: int = 2,
+    d_block: int = 256,
+    dropout: float = 0.1,
+    arch_type: str = "tabm",
+    numeric_embedding: str = "ple",
+    numeric_embedding_dim: int = 8,
+    n_bins: int = 16,
+    frequency_scale: float = 0.1,
+) -> nn.Module:
+    """Builds TabM (Gorishniy, Kotelnikov & Babenko, ICLR 2025): ``k`` MLPs
+    trained at once as one parameter-efficient ensemble, from the ``tabm`` package.
+
+    Args:
+        spec: The input description.
+        k: Ensemble members.
+        n_blocks: Hidden layers of each member.
+        d_block: Their width.
+        dropout: Dropout after each hidden layer.
+        arch_type: ``"tabm"`` (BatchEnsemble adapters in every layer) or
+            ``"tabm-mini"`` (members differ only by a first scaling).
+        numeric_embedding, numeric_embedding_dim, n_bins, frequency_scale:
+            The numeric columns' embedding (:data:`NUMERIC_EMBEDDING_ARGS`;
+            the paper's best variant, TabM with PLE, is the default).
+
+    Returns:
+        A module mapping ``(x_num, x_cat)`` to logits ``[n]`` in evaluation
+        (the members' mean probability) and ``[n, k]`` in training.
+    """
+    from finegrain_automl.tabular._networks import TabMNetwork
+
+    return TabMNetwork(
+        spec,
+        k=k,
+        n_blocks=n_blocks,
+        d_block=d_block,
+        dropout=dropout,
+        arch_type=arch_type,
+        numeric=_numeric(numeric_embedding, numeric_embedding_dim, n_bins, frequency_scale),
+    )
+
+
+def build_realmlp(
+    spec: TabularSpec,
+    *,
+    width: int = 256,
+    depth: int = 3,
+    dropout: float = 0.15,
+    activation: str = "selu",
+    embedding_dim: int = 4,
+    n_frequencies: int = 16,
+    frequency_scale: float = 0.1,
+) -> nn.Module:
+    """Builds a RealMLP-style MLP (Holzmüller et al., NeurIPS 2024) with the
+    paper's tuned defaults for classification: 3 x 256 SELU layers, dropout
+    0.15, a learnable scale per input, periodic embeddings (16 frequencies,
+    scale 0.1, 4 wide) beside each numeric value. Pair it with the
+    ``robust`` preprocessing (its starting points do).
+
+    Args:
+        spec: The input description.
+        width: Hidden layer width.
+        depth: Hidden layers.
+        dropout: Dropout after each hidden layer.
+        activation: ``"selu"``, ``"mish"``, ``"relu"``, ``"gelu"`` or ``"silu"``.
+        embedding_dim: Width of each numeric column's periodic embedding and
+            of each categorical column's embedding.
+        n_frequencies: Frequencies per numeric column.
+        frequency_scale: Standard deviation of the initial frequencies.
+
+    Returns:
+        A module mapping ``(x_num, x_cat)`` to logits of shape ``[n]``.
+    """
+    from finegrain_automl.tabular._networks import RealMLP
+
+    return RealMLP(
+        spec,
+        width=width,
+        depth=depth,
+        dropout=dropout,
+        activation=activation,
+        embedding_dim=embedding_dim,
+        n_frequencies=n_frequencies,
+        frequency_scale=frequency_scale,
+    )
+
+
+#: The numeric-embedding hyperparameters of ``resmlp`` and ``tabm``
+#: (``ft_transformer`` takes all but the width, which is ``d_token``):
+#: ``numeric_embedding`` (``"none"``, ``"periodic"`` or ``"ple"``),
+#: ``numeric_embedding_dim``, ``n_bins`` (``"ple"``) and ``frequency_scale``
+#: (``"periodic"``). See :mod:`finegrain_automl.tabular._embeddings`.
+NUMERIC_EMBEDDING_ARGS: tuple[str, ...] = ("numeric_embedding", "numeric_embedding_dim", "n_bins", "frequency_scale")
+
+
+def _numeric(kind: str, dim: int, n_bins: int, frequency_scale: float):  # -> NumericEmbeddingOptions
+    from finegrain_automl.tabular._networks import NumericEmbeddingOptions
+
+    return NumericEmbeddingOptions(kind=kind, dim=dim, n_bins=n_bins, frequency_scale=frequency_scale)
+
+
 LINEAR = ModelFamily(
     name="linear",
     build=build_linear,
@@ -175,12 +309,26 @@ RESMLP = ModelFamily(
     complexity=1,
     description="Residual MLP over standardised numbers and categorical embeddings.",
 )
+REALMLP = ModelFamily(
+    name="realmlp",
+    build=build_realmlp,
+    complexity=1,
+    description="RealMLP-style MLP: input scaling, periodic embeddings beside the values, SELU layers.",
+)
+TABM = ModelFamily(
+    name="tabm",
+    build=build_tabm,
+    complexity=2,
+    description="TabM: a parameter-efficient ensemble of MLPs trained as one, piecewise-linear embeddings.",
+)
 FT_TRANSFORMER = ModelFamily(
     name="ft_transformer",
     build=build_ft_transformer,
-    complexity=2,
+    complexity=3,
     description="FT-Transformer: one token per column, CLS token, pre-norm attention.",
 )
 
 #: The tabular families by name; a plugin returns ``dict(TABULAR_FAMILIES)``.
-TABULAR_FAMILIES: dict[str, ModelFamily] = {f.name: f for f in (LINEAR, RESMLP, FT_TRANSFORMER)}
+TABULAR_FAMILIES: dict[str, ModelFamily] = {
+    f.name: f for f in (LINEAR, RESMLP, REALMLP, TABM, FT_TRANSFORMER)
+}

@@ -1,8 +1,9 @@
 """Turning a table into the tensors a tabular network reads.
 
 :class:`TabularPreprocessor` learns every statistic (medians, skew decisions,
-means, standard deviations, vocabularies) from the rows it is fit on and
-nothing else, so fitting it on the training folds keeps scored rows unseen.
+means, standard deviations, quantiles, vocabularies, the quantile grid that
+piecewise-linear embeddings take their bins from) from the rows it is fit on
+and nothing else, so fitting it on the training folds keeps scored rows unseen.
 """
 
 from __future__ import annotations
@@ -15,11 +16,20 @@ import torch
 
 from finegrain_automl.errors import DataError
 from finegrain_automl.tabular._columns import column_kind, split_columns
+from finegrain_automl.tabular._config import NUMERIC_SCALINGS
 from finegrain_automl.tabular._models import TabularSpec
 
-__all__ = ["TabularPreprocessor"]
+__all__ = ["BIN_QUANTILE_LEVELS", "NUMERIC_SCALINGS", "TabularPreprocessor"]
 
 _STATE_FORMAT = "finegrain_automl.tabular.preprocessor/1"
+#: Levels of the quantile grid of each encoded numeric column, from which
+#: piecewise-linear embeddings take bins of any number up to 128.
+BIN_QUANTILE_LEVELS = 129
+#: Most quantiles the ``quantile`` scaling keeps per column (as scikit-learn's
+#: ``QuantileTransformer(n_quantiles=1000)``).
+_MAX_QUANTILES = 1000
+#: Scale of RealMLP's smooth clipping ``x / sqrt(1 + (x / 3) ** 2)``.
+_SMOOTH_CLIP = 3.0
 
 
 class TabularPreprocessor:
@@ -27,11 +37,26 @@ class TabularPreprocessor:
 
     Numeric columns: missing and infinite values become the training median,
     and a 0/1 missing-indicator column is added for each column that had
-    missing values in training. A column whose training skewness exceeds
-    ``skew_threshold`` in absolute value is passed through the signed
-    ``log1p`` when that reduces its skewness (heavy-tailed amounts). Values
-    are then standardised with the training mean and standard deviation and
-    clipped to ``[-clip, clip]``.
+    missing values in training. Then, by ``scaling``:
+
+    - ``"standard"``: a column whose training skewness exceeds
+      ``skew_threshold`` in absolute value is passed through the signed
+      ``log1p`` when that reduces its skewness (heavy-tailed amounts); values
+      are standardised with the training mean and standard deviation and
+      clipped to ``[-clip, clip]``;
+    - ``"quantile"``: each value is mapped through the training column's
+      empirical distribution function to a standard normal (scikit-learn's
+      ``QuantileTransformer(output_distribution="normal")``, up to 1,000
+      quantiles, ties averaged the same way);
+    - ``"robust"``: RealMLP's robust scaling and smooth clipping
+      (Holzmüller et al., 2024): centred on the training median, divided by
+      the interquartile range (half the range when that is 0), then
+      ``x / sqrt(1 + (x / 3) ** 2)``.
+
+    The grid of :data:`BIN_QUANTILE_LEVELS` quantiles of every encoded
+    numeric column over the training rows is kept in :attr:`spec` for
+    piecewise-linear embeddings (Gorishniy et al., 2022), whose bins must
+    come from training rows only.
 
     Categorical columns (strings, objects, pandas categoricals, booleans):
     each value seen at least ``min_category_count`` times in training gets a
@@ -43,18 +68,29 @@ class TabularPreprocessor:
         skew_threshold: Absolute skewness above which the signed log is tried.
         clip: Bound on standardised numeric values, so that one extreme value
             in scored rows cannot dominate a prediction.
+        scaling: One of :data:`NUMERIC_SCALINGS`.
     """
 
     def __init__(
-        self, *, min_category_count: int = 5, skew_threshold: float = 1.0, clip: float = 10.0
+        self,
+        *,
+        min_category_count: int = 5,
+        skew_threshold: float = 1.0,
+        clip: float = 10.0,
+        scaling: str = "standard",
     ) -> None:
         if min_category_count < 1:
             raise ValueError(f"min_category_count must be at least 1, but got {min_category_count=}.")
         if clip <= 0:
             raise ValueError(f"clip must be positive, but got {clip=}.")
+        if scaling not in NUMERIC_SCALINGS:
+            raise ValueError(f"scaling must be one of {NUMERIC_SCALINGS}, but got {scaling=}.")
         self.min_category_count = int(min_category_count)
         self.skew_threshold = float(skew_threshold)
         self.clip = float(clip)
+        self.scaling = scaling
+        self._quantiles = np.zeros((0, 0))  # "quantile" scaling: [n_quantiles, n_columns]
+        self._bin_quantiles = np.zeros((BIN_QUANTILE_LEVELS, 0))
         self._fitted = False
         self.numeric_columns: list[Any] = []
         self.categorical_columns: list[Any] = []
@@ -81,9 +117,15 @@ class TabularPreprocessor:
                 f"nor categorical; convert it to numbers or ignore it with --drop {column}."
             )
         self.numeric_columns, self.categorical_columns = list(numeric), list(categorical)
-        self._fit_numeric(_numeric_matrix(frame, self.numeric_columns))
+        values = _numeric_matrix(frame, self.numeric_columns)
+        self._fit_numeric(values)
         self._vocabularies = [self._fit_vocabulary(frame[c]) for c in self.categorical_columns]
         self._fitted = True
+        encoded = self._encode_numeric(values)
+        levels = np.linspace(0.0, 1.0, BIN_QUANTILE_LEVELS)
+        self._bin_quantiles = (
+            np.quantile(encoded, levels, axis=0) if len(encoded) else np.zeros((len(levels), encoded.shape[1]))
+        )
         return self
 
     def _fit_numeric(self, values: np.ndarray) -> None:
@@ -93,15 +135,29 @@ class TabularPreprocessor:
         for j in np.flatnonzero(n_present):
             median[j] = np.median(values[~missing[:, j], j])
         imputed = np.where(missing, median, values)
-        skew = _skewness(imputed)
-        skew_log = _skewness(_signed_log1p(imputed))
-        use_log = (np.abs(skew) > self.skew_threshold) & (np.abs(skew_log) < np.abs(skew))
-        transformed = np.where(use_log, _signed_log1p(imputed), imputed)
-        mean = transformed.mean(axis=0) if len(values) else np.zeros(values.shape[1])
-        std = transformed.std(axis=0) if len(values) else np.ones(values.shape[1])
-        self._median, self._use_log = median, use_log
-        self._mean, self._std = mean, np.where(std > 1e-12, std, 1.0)
-        self._indicator = missing.any(axis=0)
+        self._median, self._indicator = median, missing.any(axis=0)
+        n_columns = values.shape[1]
+        self._use_log = np.zeros(n_columns, dtype=bool)
+        self._mean, self._std = np.zeros(n_columns), np.ones(n_columns)
+        if self.scaling == "standard":
+            skew = _skewness(imputed)
+            skew_log = _skewness(_signed_log1p(imputed))
+            self._use_log = (np.abs(skew) > self.skew_threshold) & (np.abs(skew_log) < np.abs(skew))
+            transformed = np.where(self._use_log, _signed_log1p(imputed), imputed)
+            if len(values):
+                std = transformed.std(axis=0)
+                self._mean, self._std = transformed.mean(axis=0), np.where(std > 1e-12, std, 1.0)
+        elif self.scaling == "quantile":
+            n_quantiles = max(2, min(_MAX_QUANTILES, len(values)))
+            self._quantiles = (
+                np.quantile(imputed, np.linspace(0.0, 1.0, n_quantiles), axis=0)
+                if len(values) else np.zeros((n_quantiles, n_columns))
+            )
+        elif len(values):  # robust: centre and interquartile range (RealMLP)
+            q1, q3 = np.quantile(imputed, [0.25, 0.75], axis=0)
+            half_range = (imputed.max(axis=0) - imputed.min(axis=0)) / 2
+            scale = np.where(q3 - q1 > 1e-12, q3 - q1, half_range)
+            self._mean, self._std = median, np.where(scale > 1e-12, scale, 1.0)
 
     def _fit_vocabulary(self, series: pd.Series) -> list[str]:
         counts = _category_strings(series).value_counts(dropna=True)
@@ -138,14 +194,23 @@ class TabularPreprocessor:
         return self.fit(frame).transform(frame)
 
     def _transform_numeric(self, frame: pd.DataFrame) -> torch.Tensor:
-        values = _numeric_matrix(frame, self.numeric_columns)
+        encoded = self._encode_numeric(_numeric_matrix(frame, self.numeric_columns))
+        return torch.from_numpy(np.ascontiguousarray(encoded, dtype=np.float32))
+
+    def _encode_numeric(self, values: np.ndarray) -> np.ndarray:
+        """Scaled values, then the missing indicators: float64 ``[n, spec.n_numeric]``."""
         missing = np.isnan(values)
         imputed = np.where(missing, self._median, values)
-        if self._use_log.any():
-            imputed = np.where(self._use_log, _signed_log1p(imputed), imputed)
-        scaled = np.clip((imputed - self._mean) / self._std, -self.clip, self.clip)
-        out = np.concatenate([scaled, missing[:, self._indicator]], axis=1)
-        return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
+        if self.scaling == "quantile":
+            scaled = _quantile_normal(imputed, self._quantiles)
+        else:
+            if self._use_log.any():
+                imputed = np.where(self._use_log, _signed_log1p(imputed), imputed)
+            scaled = (imputed - self._mean) / self._std
+            if self.scaling == "robust":
+                scaled = scaled / np.sqrt(1 + (scaled / _SMOOTH_CLIP) ** 2)
+            scaled = np.clip(scaled, -self.clip, self.clip)
+        return np.concatenate([scaled, missing[:, self._indicator]], axis=1)
 
     def _transform_categorical(self, frame: pd.DataFrame) -> torch.Tensor:
         codes = np.zeros((len(frame), len(self.categorical_columns)), dtype=np.int64)
@@ -165,6 +230,7 @@ class TabularPreprocessor:
             n_numeric=len(self.numeric_columns) + int(self._indicator.sum()),
             cardinalities=tuple(len(v) + 1 for v in self._vocabularies),
             missing_indicators=tuple(int(i) for i in np.flatnonzero(self._indicator)),
+            quantiles=tuple(tuple(column) for column in self._bin_quantiles.T.tolist()),
         )
 
     @property
@@ -200,6 +266,9 @@ class TabularPreprocessor:
             "min_category_count": self.min_category_count,
             "skew_threshold": self.skew_threshold,
             "clip": self.clip,
+            "scaling": self.scaling,
+            "quantiles": self._quantiles.tolist(),
+            "bin_quantiles": self._bin_quantiles.tolist(),
             "numeric_columns": list(self.numeric_columns),
             "median": self._median.tolist(),
             "use_log": self._use_log.tolist(),
@@ -222,7 +291,12 @@ class TabularPreprocessor:
             min_category_count=state["min_category_count"],
             skew_threshold=state["skew_threshold"],
             clip=state["clip"],
+            scaling=state.get("scaling", "standard"),
         )
+        n_columns = len(state["numeric_columns"])
+        self._quantiles = np.asarray(state.get("quantiles", []), dtype=np.float64).reshape(-1, n_columns)
+        n_encoded = n_columns + int(np.sum(state["indicator"]))
+        self._bin_quantiles = np.asarray(state.get("bin_quantiles", []), dtype=np.float64).reshape(-1, n_encoded)
         self.numeric_columns = list(state["numeric_columns"])
         self.categorical_columns = list(state["categorical_columns"])
         self._median = np.asarray(state["median"], dtype=np.float64)
@@ -263,6 +337,25 @@ def _parse_numbers(series: pd.Series, column: Any) -> pd.Series:
 def _category_strings(series: pd.Series) -> pd.Series:
     """Returns ``series`` as strings, keeping missing values missing."""
     return series.astype("string")
+
+
+def _quantile_normal(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """Maps each column through its empirical distribution function (``quantiles``,
+    ``[n_quantiles, n_columns]``) to a standard normal, as scikit-learn's
+    ``QuantileTransformer(output_distribution="normal")`` does: interpolated
+    forwards and backwards and averaged, so that repeated values land in the
+    middle of their run, and clipped to the normal quantiles of ``1e-7``."""
+    from scipy.special import ndtri
+
+    references = np.linspace(0.0, 1.0, len(quantiles))
+    out = np.empty_like(values)
+    for j in range(values.shape[1]):
+        column = quantiles[:, j]
+        forward = np.interp(values[:, j], column, references)
+        backward = -np.interp(-values[:, j], -column[::-1], -references[::-1])
+        out[:, j] = (forward + backward) / 2
+    bound = 1e-7
+    return ndtri(np.clip(out, bound, 1 - bound))
 
 
 def _signed_log1p(values: np.ndarray) -> np.ndarray:

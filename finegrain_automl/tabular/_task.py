@@ -7,9 +7,10 @@ target column names its users' files usually have.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 
 from finegrain_automl.data import DataSource, Dataset
@@ -68,6 +69,22 @@ class TabularBinaryTask(Task):
         from finegrain_automl.tabular._metrics import binary_metrics
 
         return binary_metrics(data.target, predictions)
+
+    def fit_decision(self, probabilities: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+        """The F1-best threshold of the positive-class probabilities (column 1)."""
+        from finegrain_automl.tabular._metrics import best_f1_threshold
+
+        return {"threshold": best_f1_threshold(target, np.asarray(probabilities)[:, 1])}
+
+    def predictions_from_probabilities(
+        self, probabilities: np.ndarray, *, decision: Mapping[str, Any], classes: Sequence[Any], index: pd.Index
+    ) -> pd.DataFrame:
+        """Positive where the positive-class probability reaches the rule's threshold."""
+        from finegrain_automl.tabular._binary import binary_predictions
+
+        return binary_predictions(
+            np.asarray(probabilities)[:, 1], threshold=decision["threshold"], classes=classes, index=index
+        )
 
     def load_model(self, state: Mapping[str, Any], *, families: Mapping[str, ModelFamily]) -> FittedModel:
         from finegrain_automl.tabular._binary import load_binary_classifier

@@ -153,7 +153,13 @@ class BinaryClassifierModule(pl.LightningModule):
         return self.network(x_num, x_cat)
 
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Returns the configured loss of ``logits`` against 0/1 ``target``."""
+        """Returns the configured loss of ``logits`` against 0/1 ``target``.
+
+        Logits ``[n, k]`` (an ensemble such as TabM, each member's logit) are
+        scored member by member against the same target, and averaged.
+        """
+        if logits.ndim == 2:
+            target = target.unsqueeze(1).expand_as(logits)
         if self.config.imbalance == "focal":
             return focal_loss(
                 logits, target, gamma=self.config.focal_gamma, alpha=self.config.focal_alpha

@@ -33,6 +33,8 @@ from finegrain_automl.task import FitContext
 CONTEXT = FitContext(seed=0, num_threads=1)
 SMALL_RESMLP = {"hidden": 16, "depth": 1}
 SMALL_FT = {"d_token": 8, "n_layers": 1, "n_heads": 2}
+SMALL_TABM = {"k": 4, "d_block": 16, "n_blocks": 1}
+SMALL_REALMLP = {"width": 16, "depth": 2}
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +49,9 @@ def _fit(train: Dataset, *, family: str = "resmlp", params=None, context=CONTEXT
     return fit_binary_classifier(
         config=config,
         family=TABULAR_FAMILIES[family],
-        family_params=params if params is not None else {"resmlp": SMALL_RESMLP, "ft_transformer": SMALL_FT}.get(family, {}),
+        family_params=params if params is not None else {
+            "resmlp": SMALL_RESMLP, "ft_transformer": SMALL_FT, "tabm": SMALL_TABM, "realmlp": SMALL_REALMLP,
+        }.get(family, {}),
         train=train,
         context=context,
     )
@@ -57,7 +61,7 @@ def test_hyperparameter_keys():
     expected = {
         "epochs", "batch_size", "lr", "weight_decay", "imbalance",
         "imbalance.class_weight.power", "imbalance.focal.gamma", "imbalance.focal.alpha",
-        "imbalance.oversample.ratio",
+        "imbalance.oversample.ratio", "preprocessing",
     }
     assert expected == TABULAR_HYPERPARAMETERS
 
@@ -81,6 +85,7 @@ def test_config_defaults_and_reading():
         ({"lr": -1.0}, "lr"),
         ({"imbalance.oversample.ratio": 1.5}, "imbalance.oversample.ratio"),
         ({"imbalance.focal.alpha": 1.0}, "imbalance.focal.alpha"),
+        ({"preprocessing": "minmax"}, "preprocessing"),
     ],
 )
 def test_bad_config_values(config, key):
@@ -111,7 +116,7 @@ def test_every_imbalance_branch_fits_and_predicts(small_dataset, scored_dataset,
     assert 0.0 <= metrics["f1"] <= 1.0
 
 
-@pytest.mark.parametrize("family", ["linear", "resmlp", "ft_transformer"])
+@pytest.mark.parametrize("family", ["linear", "resmlp", "realmlp", "tabm", "ft_transformer"])
 def test_every_family_learns_the_signal(small_dataset, scored_dataset, family):
     lr = 1e-1 if family == "linear" else 1e-2  # a linear model needs larger steps in 80 updates
     model = _fit(small_dataset, family=family, epochs=10, batch_size=32, lr=lr)
@@ -119,6 +124,43 @@ def test_every_family_learns_the_signal(small_dataset, scored_dataset, family):
     assert metrics["auroc"] > 0.8
     assert not model.network.training
     assert all(p.device.type == "cpu" for p in model.network.parameters())
+
+
+@pytest.mark.parametrize("scaling", ["quantile", "robust"])
+def test_every_preprocessing_fits_and_round_trips(small_dataset, scored_dataset, scaling):
+    model = _fit(small_dataset, preprocessing=scaling)
+    assert model.preprocessor.scaling == scaling
+    buffer = io.BytesIO()
+    torch.save(model.to_state(), buffer)
+    buffer.seek(0)
+    loaded = load_binary_classifier(torch.load(buffer, weights_only=True), families=TABULAR_FAMILIES)
+    pd.testing.assert_frame_equal(loaded.predict(scored_dataset.features), model.predict(scored_dataset.features))
+
+
+@pytest.mark.parametrize("family", ["resmlp", "tabm", "ft_transformer"])
+def test_piecewise_linear_bins_are_fit_on_the_fit_rows_only(small_dataset, family):
+    """The bins come from the preprocessor fit on the inner fit part; rows held out to
+    choose the threshold (and any scored rows) never shape them."""
+    from rtdl_num_embeddings import PiecewiseLinearEmbeddings
+
+    from finegrain_automl.tabular._embeddings import piecewise_linear_bins
+
+    params = {"resmlp": SMALL_RESMLP, "ft_transformer": SMALL_FT, "tabm": SMALL_TABM}[family]
+    params = {**params, "numeric_embedding": "ple", "n_bins": 8}
+    data = small_dataset.take(np.arange(len(small_dataset)))
+    fit_rows, holdout_rows = stratified_holdout(data.target, fraction=0.2, seed=CONTEXT.seed)
+    numeric = data.features.select_dtypes("number").columns[0]
+    data.features.loc[data.features.index[holdout_rows], numeric] = 1e6  # a leak would move the top bins
+    model = _fit(data, family=family, params=params)
+    embedding = next(m for m in model.network.modules() if isinstance(m, PiecewiseLinearEmbeddings))
+
+    def encoding_of(rows):
+        spec = TabularPreprocessor().fit(data.features.iloc[rows]).spec
+        return PiecewiseLinearEmbeddings(piecewise_linear_bins(spec, 8), 2, activation=False, version="B").impl
+
+    expected, leaked = encoding_of(fit_rows), encoding_of(np.arange(len(data)))
+    assert torch.equal(embedding.impl.weight, expected.weight) and torch.equal(embedding.impl.bias, expected.bias)
+    assert not torch.equal(leaked.bias, expected.bias)  # the test can tell a leak apart
 
 
 def test_same_seed_same_model(small_dataset, scored_dataset):

@@ -141,3 +141,52 @@ def test_state_round_trip_through_weights_only_load(train_frame, other_frame):
 def test_unfitted_preprocessor_refuses_to_transform(train_frame):
     with pytest.raises(RuntimeError, match="not fitted"):
         TabularPreprocessor().transform(train_frame)
+
+
+def test_quantile_scaling_matches_scikit_learn(train_frame, other_frame):
+    from sklearn.preprocessing import QuantileTransformer
+
+    fitted = TabularPreprocessor(scaling="quantile").fit(train_frame)
+    reference = QuantileTransformer(n_quantiles=len(train_frame), output_distribution="normal")
+    reference.fit(train_frame[["x", "amount"]])
+    for frame in (train_frame, other_frame.fillna({"amount": 1.0})):
+        x_num, _ = fitted.transform(frame)
+        np.testing.assert_allclose(x_num[:, [0, 2]].numpy(), reference.transform(frame[["x", "amount"]]), atol=1e-5)
+
+
+def test_robust_scaling_centres_divides_by_the_iqr_and_clips_smoothly(train_frame, other_frame):
+    fitted = TabularPreprocessor(scaling="robust").fit(train_frame)
+    q1, median, q3 = np.quantile(train_frame["x"], [0.25, 0.5, 0.75])
+    scaled = (other_frame["x"].to_numpy() - median) / (q3 - q1)
+    x_num, _ = fitted.transform(other_frame)
+    np.testing.assert_allclose(x_num[:, 0].numpy(), scaled / np.sqrt(1 + (scaled / 3) ** 2), rtol=1e-5)
+    assert np.abs(x_num[:, :3].numpy()).max() < 3  # the smooth clip bounds every value by 3
+
+
+@pytest.mark.parametrize("scaling", ["standard", "quantile", "robust"])
+def test_bin_quantiles_come_from_the_training_rows_only(train_frame, other_frame, scaling):
+    fitted = TabularPreprocessor(scaling=scaling).fit(train_frame)
+    encoded, _ = fitted.transform(train_frame)
+    expected = np.quantile(encoded.numpy().astype(np.float64), np.linspace(0, 1, 129), axis=0).T
+    np.testing.assert_allclose(np.asarray(fitted.spec.quantiles), expected, rtol=1e-5, atol=1e-6)
+    fitted.transform(other_frame)  # scoring rows changes nothing
+    np.testing.assert_allclose(np.asarray(fitted.spec.quantiles), expected, rtol=1e-5, atol=1e-6)
+    both = TabularPreprocessor(scaling=scaling).fit(pd.concat([train_frame, other_frame], ignore_index=True))
+    assert not np.allclose(np.asarray(both.spec.quantiles)[:3], expected[:3])  # the value columns
+
+
+@pytest.mark.parametrize("scaling", ["quantile", "robust"])
+def test_every_scaling_survives_the_state_round_trip(train_frame, other_frame, scaling):
+    fitted = TabularPreprocessor(scaling=scaling).fit(train_frame)
+    buffer = io.BytesIO()
+    torch.save(fitted.to_state(), buffer)
+    buffer.seek(0)
+    loaded = TabularPreprocessor.from_state(torch.load(buffer, weights_only=True))
+    assert loaded.spec == fitted.spec
+    for a, b in zip(loaded.transform(other_frame), fitted.transform(other_frame), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_unknown_scaling_is_refused():
+    with pytest.raises(ValueError, match="scaling must be one of"):
+        TabularPreprocessor(scaling="minmax")

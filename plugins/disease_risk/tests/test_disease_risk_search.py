@@ -30,9 +30,10 @@ def test_tiny_search_on_the_built_in_data_then_predict(tmp_path: Path) -> None:
     assert summary["data"]["positive_label"] == "malignant"
     assert summary["trials"]["completed"] >= 1
     best = summary["best"]
-    assert best["config"]["model"] in {"linear", "resmlp", "ft_transformer"}
-    assert 0 <= best["test_f1"] <= 1
-    assert {"f1", "auroc", "brier"} <= set(best["test_metrics"])
+    assert best["config"]["model"] in {"linear", "resmlp", "realmlp", "tabm", "ft_transformer"}
+    final = summary["final"]  # by default an ensemble of the best trials
+    assert final["kind"] == "ensemble" and 0 <= final["test_f1"] <= 1
+    assert {"f1", "auroc", "brier"} <= set(final["test_metrics"])
     assert {"cv_auroc", "cv_brier"} <= set(best["cv_metrics"])
 
     run_dir = Path(summary["run_dir"])

@@ -31,7 +31,7 @@ def test_disease_risk_is_discovered_through_its_entry_point(registry) -> None:
     assert info.errors == []
     assert info.distribution == "fg-automl-disease-risk" and info.version == "0.1.0"
     assert info.tasks == ["disease_risk"]
-    assert set(registry.families["disease_risk"]) == {"linear", "resmlp", "ft_transformer"}
+    assert set(registry.families["disease_risk"]) == {"linear", "resmlp", "realmlp", "tabm", "ft_transformer"}
     assert registry.task("disease_risk").leaderboard_metrics == ("auroc", "brier")
 
 

@@ -1,6 +1,7 @@
-"""A tiny real fraud search through the CLI and Ray Tune: leaderboard, refit, predict.
+"""A tiny real fraud search through the CLI and Ray Tune: leaderboard, ensemble, refit, predict.
 
-Also the same search joining an already running Ray instance with --address.
+Also the same search joining an already running Ray instance with --address,
+with --ensemble 0 (one refit trial).
 """
 
 from __future__ import annotations
@@ -49,9 +50,20 @@ def test_tiny_fraud_search_then_predict(transactions: Path, tmp_path: Path) -> N
     assert {"completed", "pruned", "failed"} <= set(summary["trials"])
     assert summary["trials"]["completed"] >= 1
     best = summary["best"]
-    assert {"config", "cv_f1_mean", "cv_f1_std", "test_f1"} <= set(best)
-    assert best["config"]["model"] in {"linear", "resmlp", "ft_transformer"}
+    assert {"config", "cv_f1_mean", "cv_f1_std"} <= set(best)
+    assert best["config"]["model"] in {"linear", "resmlp", "realmlp", "tabm", "ft_transformer"}
     run_dir = Path(summary["run_dir"])
+    # By default the saved model is an ensemble of the best trials, chosen on their
+    # out-of-fold predictions, which the run directory keeps (one file per completed trial).
+    ensemble, final = summary["ensemble"], summary["final"]
+    assert final["kind"] == "ensemble" and final["test_f1"] == pytest.approx(ensemble["test_f1"])
+    members = {m["trial_id"] for m in ensemble["members"]}
+    assert members <= set(pd.read_csv(run_dir / "leaderboard.csv")["trial_id"])
+    assert sum(m["weight"] for m in ensemble["members"]) == pytest.approx(1.0)
+    assert 0 < ensemble["decision"]["threshold"] < 1
+    kept = {p.stem for p in (run_dir / "predictions").glob("*.npy")}
+    assert members <= kept and len(kept) == summary["trials"]["completed"]
+    assert "## Final model: ensemble of the best trials" in (run_dir / "report.md").read_text()
     board = pd.read_csv(run_dir / "leaderboard.csv")
     assert len(board) == summary["trials"]["completed"]
     # The refit trial is the leaderboard row the selection rule names.
@@ -94,11 +106,14 @@ def test_search_joins_an_existing_ray_instance_with_address(transactions: Path, 
         address = cluster.stdout.readline().strip()
         assert address.startswith("127.0.0.1:"), address
         result = _search("--data", str(transactions / "train.csv"), "--output", str(tmp_path / "runs"),
-                         "--address", address)
+                         "--address", address, "--ensemble", "0")
         assert result.exit_code == 0, result.output
         summary = json.loads(result.stdout.strip().splitlines()[-1])
         assert summary["settings"]["address"] == address
-        assert summary["best"] is not None
+        # --ensemble 0: one trial is refit and saved, and no predictions are kept.
+        assert summary["final"]["kind"] == "single" and "ensemble" not in summary
+        assert summary["best"]["test_f1"] == summary["final"]["test_f1"]
+        assert not (Path(summary["run_dir"]) / "predictions").exists()
     finally:
         stop.touch()
         try:

@@ -56,7 +56,10 @@ def test_tiny_text_search_then_predict(tmp_path: Path, small_sms: pd.DataFrame) 
     assert summary["trials"]["completed"] >= 1
     best = summary["best"]
     assert best["config"]["model"] in {"bag", "cnn", "rnn", "transformer"}
-    assert 0.0 <= best["test_f1"] <= 1.0 and "accuracy" in best["test_metrics"]
+    # The saved model is an ensemble of the best trials (argmax of the averaged probabilities).
+    final = summary["final"]
+    assert final["kind"] == "ensemble" and summary["ensemble"]["decision"] == {}
+    assert 0.0 <= final["test_f1"] <= 1.0 and "accuracy" in final["test_metrics"]
     run_dir = Path(summary["run_dir"])
     board = pd.read_csv(run_dir / "leaderboard.csv")
     assert len(board) == summary["trials"]["completed"]
