@@ -285,9 +285,11 @@ def _search_and_refit(
     prepared: PreparedSearch, registry: Registry, *, output: Path, progress: SearchProgress
 ) -> tuple[Path, dict[str, Any], results.RefitResult]:
     """Inside a Ray session: trials, leaderboard, then the winner's refit."""
+    import numpy as np
     import ray
     import yaml
 
+    from finegrain_automl.ensemble import select_from_files, start_prediction_store
     from finegrain_automl.search import run_search
 
     settings, task = prepared.settings, prepared.task
@@ -316,9 +318,8 @@ def _search_and_refit(
     progress.phase = "searching"
     progress.started = time.monotonic()
     registry.notify("fg_automl_search_start", task_name=task.name, run_dir=run_dir, settings=settings.to_dict())
-    payload = make_payload(prepared)
-    store = _prediction_store(run_dir) if settings.ensemble > 0 else None
-    payload = dataclasses.replace(payload, predictions=store)
+    store = start_prediction_store(run_dir / results.PREDICTIONS_DIR) if settings.ensemble > 0 else None
+    payload = dataclasses.replace(make_payload(prepared), predictions=store)
     try:
         records = run_search(
             payload=payload,
@@ -332,6 +333,8 @@ def _search_and_refit(
             ),
         )
     except KeyboardInterrupt:
+        if store is not None:
+            ray.kill(store)
         rows = _tally(run_dir, summary, list(progress.records.values()))
         summary["interrupted"] = True
         _finish(run_dir, summary, started=progress.started)
@@ -361,7 +364,12 @@ def _search_and_refit(
     if store is not None:
         ray.kill(store)
     resources = {"num_cpus": settings.cpus_per_trial, "num_gpus": settings.gpus_per_trial}
-    selection = _select_ensemble(prepared, run_dir, rows) if settings.ensemble > 0 else None
+    selection = None
+    if settings.ensemble > 0:  # None when no trial kept predictions (models without class probabilities)
+        selection = select_from_files(
+            task, prepared.data, np.sort(prepared.splits.development), run_dir / results.PREDICTIONS_DIR,
+            trial_ids=[row["trial_id"] for row in rows], limit=settings.ensemble,
+        )
     if selection is not None:
         n = len(selection.trial_ids)
         progress.phase = f"refitting the ensemble's {n} member{'s' * (n > 1)} on all development rows"
@@ -377,42 +385,6 @@ def _search_and_refit(
         )
     )
     return run_dir, summary, refit
-
-
-def _prediction_store(run_dir: Path) -> Any:
-    """The actor that keeps completed trials' out-of-fold predictions in
-    ``run_dir/predictions``, on this (the driver's) node."""
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    from finegrain_automl.ensemble import PredictionFiles
-
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    store = ray.remote(num_cpus=0)(PredictionFiles).options(scheduling_strategy=here)
-    store = store.remote(str(run_dir / results.PREDICTIONS_DIR))
-    ray.get(store.ping.remote())
-    return store
-
-
-def _select_ensemble(prepared: PreparedSearch, run_dir: Path, rows: list[dict[str, Any]]) -> Any:
-    """Greedy ensemble selection over the top ``--ensemble`` trials whose
-    out-of-fold predictions were kept; None when there are none (a task
-    whose models give no class probabilities)."""
-    import numpy as np
-
-    from finegrain_automl.ensemble import PredictionFiles, select_ensemble
-
-    development = np.sort(prepared.splits.development)
-    candidates = {}
-    for row in rows:
-        predictions = PredictionFiles.load(run_dir / results.PREDICTIONS_DIR, row["trial_id"])
-        if predictions is not None and len(predictions) == len(development):
-            candidates[row["trial_id"]] = predictions
-        if len(candidates) == prepared.settings.ensemble:
-            break
-    if not candidates:
-        return None
-    return select_ensemble(prepared.task, prepared.data.take(development), candidates)
 
 
 def _versions() -> dict[str, str]:

@@ -42,6 +42,8 @@ __all__ = [
     "greedy_selection",
     "load_ensemble",
     "select_ensemble",
+    "select_from_files",
+    "start_prediction_store",
 ]
 
 ENSEMBLE_FORMAT = "finegrain_automl.ensemble/1"
@@ -116,6 +118,18 @@ class PredictionFiles:
         """A trial's predictions as float64 ``[n, C]``, or None if they were not kept."""
         path = directory / f"{trial_id}.npy"
         return np.load(path).astype(np.float64) if path.is_file() else None
+
+
+def start_prediction_store(directory: Path) -> Any:
+    """Starts :class:`PredictionFiles` over ``directory`` as a Ray actor on this
+    (the driver's) node and returns its handle, once it is up."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    store = ray.remote(num_cpus=0)(PredictionFiles).options(scheduling_strategy=here).remote(str(directory))
+    ray.get(store.ping.remote())
+    return store
 
 
 def greedy_selection(
@@ -212,6 +226,28 @@ def select_ensemble(
         candidates_cv_f1={t: score for t, (score, _) in singles.items()},
         member_decisions={t: singles[t][1] for t, _ in chosen},
     )
+
+
+def select_from_files(
+    task: Task,
+    data: Dataset,
+    development: np.ndarray,
+    directory: Path,
+    *,
+    trial_ids: Sequence[str],
+    limit: int,
+) -> EnsembleSelection | None:
+    """:func:`select_ensemble` over the first ``limit`` of ``trial_ids`` (best
+    first) whose out-of-fold predictions of the sorted ``development`` rows
+    are in ``directory``; None when none are (models without class probabilities)."""
+    candidates: dict[str, np.ndarray] = {}
+    for trial_id in trial_ids:
+        predictions = PredictionFiles.load(directory, trial_id)
+        if predictions is not None and len(predictions) == len(development):
+            candidates[trial_id] = predictions
+        if len(candidates) == limit:
+            break
+    return select_ensemble(task, data.take(development), candidates) if candidates else None
 
 
 class EnsembleModel(FittedModel):

@@ -216,12 +216,15 @@ class FTTransformer(nn.Module):
         # With an embedding, every numeric column (indicators too) is a token of its own.
         self.numeric_embedding = (numeric or NumericEmbeddingOptions()).build(spec, dim=d_token)
         bound = 1 / math.sqrt(d_token)
-        self.numeric_weight = nn.Parameter(_uniform(bound, spec.n_values, d_token))
-        self.numeric_bias = nn.Parameter(_uniform(bound, spec.n_values, d_token))
+        # Without an embedding: the linear tokenizer, missing indicators folded into their column's token.
+        linear_tokens = self.numeric_embedding is None
+        n_values, n_flagged = (spec.n_values, len(spec.missing_indicators)) if linear_tokens else (0, 0)
+        self.numeric_weight = nn.Parameter(_uniform(bound, n_values, d_token))
+        self.numeric_bias = nn.Parameter(_uniform(bound, n_values, d_token))
         self.register_buffer(
-            "flagged", torch.tensor(spec.missing_indicators, dtype=torch.long), persistent=False
+            "flagged", torch.tensor(spec.missing_indicators[:n_flagged], dtype=torch.long), persistent=False
         )
-        self.missing_token = nn.Parameter(_uniform(bound, len(spec.missing_indicators), d_token))
+        self.missing_token = nn.Parameter(_uniform(bound, n_flagged, d_token))
         self.embedding = (
             CategoricalEmbedding(spec.cardinalities, d_token) if self.n_categorical else None
         )
