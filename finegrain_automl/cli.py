@@ -84,7 +84,7 @@ def search(
     trials: Annotated[int, typer.Option(help="Number of configurations to try (the time budget may stop earlier).")] = 40,
     time_budget: Annotated[
         float, typer.Option(help="Seconds for the trials (Ray start-up and the refit come on top); 0: no limit.")
-    ] = 180.0,
+    ] = 240.0,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     repeats: Annotated[
         int | None,

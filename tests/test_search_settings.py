@@ -27,7 +27,8 @@ def registry():
 def test_total_folds_and_first_rung() -> None:
     assert SearchSettings(folds=5).total_folds == 5  # repeats not resolved yet: one pass
     assert SearchSettings(folds=5, repeats=3).total_folds == 15
-    assert first_rung(SearchSettings(folds=5, repeats=1)) == 1  # ASHA may stop after one fold
+    assert first_rung(SearchSettings(folds=5, repeats=1)) == 3  # ASHA may stop after half the folds
+    assert first_rung(SearchSettings(folds=2, repeats=1)) == 1
     assert first_rung(SearchSettings(folds=4, repeats=3)) == 4  # ... or after one whole pass
 
 
