@@ -368,9 +368,11 @@ def _search_and_refit(
     if settings.ensemble > 0:  # None when no trial kept predictions (models without class probabilities)
         selection = select_from_files(
             task, prepared.data, np.sort(prepared.splits.development), run_dir / results.PREDICTIONS_DIR,
-            trial_ids=[row["trial_id"] for row in rows], limit=settings.ensemble,
+            trial_ids=[row["trial_id"] for row in rows], limit=settings.ensemble, check=settings.ensemble_check,
         )
-    if selection is not None:
+    if selection is not None and settings.ensemble_check:
+        summary["ensemble_check"] = _check_summary(selection)
+    if selection is not None and (selection.kept or not settings.ensemble_check):
         n = len(selection.trial_ids)
         progress.phase = f"refitting the ensemble's {n} member{'s' * (n > 1)} on all development rows"
         refit, summary["ensemble"] = results.refit_ensemble(
@@ -385,6 +387,18 @@ def _search_and_refit(
         )
     )
     return run_dir, summary, refit
+
+
+def _check_summary(selection: Any) -> dict[str, Any]:
+    """What the run record says about the ensemble's check, kept or not."""
+    check = selection.check
+    return {
+        "kept": selection.kept,
+        "members": len(selection.trial_ids),
+        "ensemble_f1": check.ensemble_f1 if check else None,
+        "single_f1": check.single_f1 if check else None,
+        "folds": check.folds if check else None,
+    }
 
 
 def _versions() -> dict[str, str]:

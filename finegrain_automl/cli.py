@@ -112,6 +112,13 @@ def search(
             "out-of-fold predictions (each member refit); 0: refit one trial (--select)."
         ),
     ] = 5,
+    ensemble_check: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the ensemble only if it beats the best single trial on out-of-fold rows it was not "
+            "chosen on (a 5-part nested check); otherwise refit one trial (--select)."
+        ),
+    ] = True,
     address: Annotated[
         str | None, typer.Option(help="Join an existing Ray cluster: head host:port (e.g. 10.0.0.5:6379) or auto.")
     ] = None,
@@ -138,6 +145,7 @@ def search(
         early_stopping=early_stopping,
         select=select,
         ensemble=ensemble,
+        ensemble_check=ensemble_check,
     )
     registry = _registry()
     with err.status("Loading data and checking the space..."):
@@ -261,8 +269,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"Trials: {trials['completed']} completed, {trials['pruned']} pruned, {trials['failed']} failed "
         f"in {summary['elapsed_s']:.0f} s."
     )
+    winner = ("Best single model (* above; the saved model is the ensemble below)" if summary.get("ensemble")
+              else "Winner (* above)")
     out.print(
-        f"Winner (* above): [bold]{best['config']['model']}[/], CV F1 {best['cv_f1_mean']:.4f} "
+        f"{winner}: [bold]{best['config']['model']}[/], CV F1 {best['cv_f1_mean']:.4f} "
         f"± {best['cv_f1_std']:.4f}; {best['selection']['explanation']}.",
         soft_wrap=True,
     )
@@ -271,6 +281,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
     others = ", ".join(f"{k} {v:.4f}" for k, v in final["test_metrics"].items() if k != "f1")
     if summary.get("ensemble"):
         _print_ensemble(summary["ensemble"])
+    if summary.get("ensemble_check"):
+        from finegrain_automl.results import ensemble_check_line
+
+        out.print(ensemble_check_line(summary["ensemble_check"]), soft_wrap=True)
+    if summary.get("ensemble"):
         out.print(f"Test F1 of the refit ensemble (the saved model): [bold green]{final['test_f1']:.4f}[/] ({others})")
     else:
         out.print(f"Test F1 of the refit winner: [bold green]{final['test_f1']:.4f}[/] ({others})")

@@ -39,9 +39,11 @@ __all__ = [
     "EnsembleSelection",
     "OutOfFold",
     "PredictionFiles",
+    "SelectionCheck",
     "greedy_selection",
     "load_ensemble",
     "select_ensemble",
+    "check_selection",
     "select_from_files",
     "start_prediction_store",
 ]
@@ -51,6 +53,8 @@ ENSEMBLE_FORMAT = "finegrain_automl.ensemble/1"
 ROUNDS = 25
 #: Out-of-fold files kept in a run directory: those of the best trials by CV F1.
 KEPT_PREDICTIONS = 25
+#: Row folds of the nested check that an ensemble beats the best single trial.
+CHECK_FOLDS = 5
 
 
 class OutOfFold:
@@ -181,6 +185,8 @@ class EnsembleSelection:
         candidates_cv_f1: Each candidate's F1 on its own out-of-fold
             predictions with a rule chosen the same way (comparable to ``cv_f1``).
         member_decisions: Each member's own rule, chosen on its predictions.
+        check: The nested check against the best single trial
+            (:func:`check_selection`), when it was asked for and could run.
     """
 
     trial_ids: tuple[str, ...]
@@ -189,6 +195,83 @@ class EnsembleSelection:
     cv_f1: float
     candidates_cv_f1: dict[str, float]
     member_decisions: dict[str, dict[str, Any]]
+    check: SelectionCheck | None = None
+
+    @property
+    def kept(self) -> bool:
+        """Whether the ensemble should be the final model: more than one member,
+        and no check or a check it won."""
+        return len(self.trial_ids) > 1 and (self.check is None or self.check.ensemble_wins)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SelectionCheck:
+    """Whether greedy selection beats picking the best single trial, on rows it did not see.
+
+    Both procedures run on the out-of-fold predictions of all but one of
+    :data:`CHECK_FOLDS` stratified parts of the rows, decision rule included,
+    and predict the part left out; ``ensemble_f1`` and ``single_f1`` are the
+    F1 of those pooled predictions. Selection and threshold measured on the
+    same rows flatter an ensemble (most on small data); this does not.
+
+    Attributes:
+        ensemble_f1: F1 of the greedy ensembles' held-out predictions.
+        single_f1: F1 of the best single candidates' held-out predictions.
+        folds: Parts of the rows.
+    """
+
+    ensemble_f1: float
+    single_f1: float
+    folds: int
+
+    @property
+    def ensemble_wins(self) -> bool:
+        """The ensemble's held-out F1 is higher than the single trial's."""
+        return self.ensemble_f1 > self.single_f1 + 1e-12
+
+
+def check_selection(
+    task: Task,
+    development: Dataset,
+    candidates: Mapping[str, np.ndarray],
+    *,
+    rounds: int = ROUNDS,
+    folds: int = CHECK_FOLDS,
+    seed: int = 0,
+) -> SelectionCheck | None:
+    """Compares greedy selection with the best single candidate on held-out rows
+    (see :class:`SelectionCheck`); None when a class has fewer rows than ``folds``."""
+    target = np.asarray(development.target)
+    if len(candidates) < 2 or np.bincount(target.astype(np.int64)).min(initial=len(target)) < folds:
+        return None
+    rng = np.random.default_rng(seed)
+    part = np.empty(len(target), dtype=np.int64)
+    for value in np.unique(target):  # stratified: each class spread evenly over the parts
+        rows = rng.permutation(np.flatnonzero(target == value))
+        part[rows] = np.arange(len(rows)) % folds
+    ids = list(candidates)
+    pieces: dict[str, list[pd.DataFrame]] = {"ensemble": [], "single": []}
+    order = np.argsort(np.concatenate([np.flatnonzero(part == k) for k in range(folds)]), kind="stable")
+    for k in range(folds):
+        fit, out = np.flatnonzero(part != k), np.flatnonzero(part == k)
+        fit_rows, out_index = development.take(fit), development.features.index[out]
+        singles = {t: _f1_and_decision(task, fit_rows, candidates[t][fit]) for t in ids}
+        best = max(ids, key=lambda t: singles[t][0])  # the first of equals
+        counts = greedy_selection(
+            [candidates[t][fit] for t in ids], lambda p: _f1_and_decision(task, fit_rows, p)[0], rounds=rounds
+        )
+        averaged = sum(c * candidates[t] for t, c in zip(ids, counts, strict=True)) / sum(counts)
+        for name, probabilities, decision in (
+            ("single", candidates[best], singles[best][1]),
+            ("ensemble", averaged, _f1_and_decision(task, fit_rows, averaged[fit])[1]),
+        ):
+            pieces[name].append(_predicted(task, probabilities[out], decision, out_index))
+    scores = {}
+    for name, parts in pieces.items():  # the pooled predictions, back in row order
+        pooled = pd.concat(parts).iloc[order]
+        pooled.index = development.features.index
+        scores[name] = float(task.metrics(development, pooled)["f1"])
+    return SelectionCheck(ensemble_f1=scores["ensemble"], single_f1=scores["single"], folds=folds)
 
 
 def select_ensemble(
@@ -197,18 +280,14 @@ def select_ensemble(
     candidates: Mapping[str, np.ndarray],
     *,
     rounds: int = ROUNDS,
+    check: bool = False,
 ) -> EnsembleSelection:
     """Chooses an ensemble of ``candidates`` (trial id -> out-of-fold
-    probabilities of the ``development`` rows, best trial first)."""
-    target = np.asarray(development.target)
-
+    probabilities of the ``development`` rows, best trial first); with
+    ``check``, an ensemble of two or more members is also checked against the
+    best single trial on rows it was not chosen on (:func:`check_selection`)."""
     def f1(probabilities: np.ndarray) -> tuple[float, dict[str, Any]]:
-        decision = task.fit_decision(probabilities, target)
-        predicted = task.predictions_from_probabilities(
-            probabilities, decision=decision, classes=list(range(probabilities.shape[1])),
-            index=development.features.index,
-        )
-        return float(task.metrics(development, predicted)["f1"]), decision
+        return _f1_and_decision(task, development, probabilities)
 
     ids = list(candidates)
     counts = greedy_selection([candidates[t] for t in ids], lambda p: f1(p)[0], rounds=rounds)
@@ -225,7 +304,22 @@ def select_ensemble(
         cv_f1=cv_f1,
         candidates_cv_f1={t: score for t, (score, _) in singles.items()},
         member_decisions={t: singles[t][1] for t, _ in chosen},
+        check=check_selection(task, development, candidates, rounds=rounds) if check and len(chosen) > 1 else None,
     )
+
+
+def _predicted(task: Task, probabilities: np.ndarray, decision: Mapping[str, Any], index: pd.Index) -> pd.DataFrame:
+    """The task's predictions from class-code probabilities under ``decision``."""
+    return task.predictions_from_probabilities(
+        probabilities, decision=decision, classes=list(range(probabilities.shape[1])), index=index
+    )
+
+
+def _f1_and_decision(task: Task, rows: Dataset, probabilities: np.ndarray) -> tuple[float, dict[str, Any]]:
+    """The task's F1 of ``probabilities`` of ``rows`` under the rule chosen on them, and that rule."""
+    decision = task.fit_decision(probabilities, np.asarray(rows.target))
+    predicted = _predicted(task, probabilities, decision, rows.features.index)
+    return float(task.metrics(rows, predicted)["f1"]), decision
 
 
 def select_from_files(
@@ -236,6 +330,7 @@ def select_from_files(
     *,
     trial_ids: Sequence[str],
     limit: int,
+    check: bool = False,
 ) -> EnsembleSelection | None:
     """:func:`select_ensemble` over the first ``limit`` of ``trial_ids`` (best
     first) whose out-of-fold predictions of the sorted ``development`` rows
@@ -247,7 +342,7 @@ def select_from_files(
             candidates[trial_id] = predictions
         if len(candidates) == limit:
             break
-    return select_ensemble(task, data.take(development), candidates) if candidates else None
+    return select_ensemble(task, data.take(development), candidates, check=check) if candidates else None
 
 
 class EnsembleModel(FittedModel):

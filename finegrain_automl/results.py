@@ -368,6 +368,18 @@ def load_fitted_model(
     return task.load_model(saved["model"], families=families)
 
 
+def ensemble_check_line(check: Mapping[str, Any]) -> str:
+    """One sentence on the ensemble's nested check (``summary["ensemble_check"]``)."""
+    if check["ensemble_f1"] is None:
+        return (f"Ensemble not kept: greedy selection chose {check['members']} trial"
+                f"{'s' * (check['members'] != 1)}; the winner is refit alone.")
+    scores = (f"F1 {check['ensemble_f1']:.4f} against {check['single_f1']:.4f} for the best single trial, on "
+              f"out-of-fold rows neither was chosen on ({check['folds']}-part check)")
+    if check["kept"]:
+        return f"Ensemble kept: {scores}."
+    return f"Ensemble not kept: {scores}; the winner is refit alone (--no-ensemble-check keeps it)."
+
+
 def _ensemble_lines(ensemble: Mapping[str, Any] | None) -> list[str]:
     """The report's section on the final ensemble: members, weights, scores."""
     if not ensemble:
@@ -428,6 +440,8 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], rows: Sequence[Mappi
             "```",
         ]
         lines += _ensemble_lines(summary.get("ensemble"))
+        if summary.get("ensemble_check"):
+            lines += ["", f"- {ensemble_check_line(summary['ensemble_check'])}"]
     else:
         lines.append("No trial completed every fold; nothing was refit.")
     extra = sorted({k for row in rows for k in row["cv_metrics"]})

@@ -57,6 +57,10 @@ class SearchSettings:
     #: selection over the out-of-fold predictions of the best ``ensemble``
     #: trials (:mod:`finegrain_automl.ensemble`); 0 refits one trial (``select``).
     ensemble: int = 5
+    #: Keep the ensemble only if it beats the best single trial on out-of-fold
+    #: rows it was not chosen on (:func:`finegrain_automl.ensemble.check_selection`);
+    #: otherwise the ``select`` winner is refit. An ensemble of one is never kept.
+    ensemble_check: bool = True
 
     @property
     def total_folds(self) -> int:

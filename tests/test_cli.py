@@ -313,3 +313,40 @@ def test_final_summary_shows_the_ensemble_beside_its_members(monkeypatch: pytest
     for cell in ("ensemble", "0.803", "0.789", "0.60", "0.791", "0.772", "0.40", "0.751", "t2"):
         assert cell in text, cell
     assert "Test F1 of the refit ensemble (the saved model): 0.7890" in text
+    # The winner line names the best single trial, not the saved model.
+    assert "Best single model (* above; the saved model is the ensemble below): tabm" in text
+    summary["ensemble_check"] = {"kept": True, "members": 2, "ensemble_f1": 0.7163, "single_f1": 0.7013, "folds": 5}
+    console = Console(width=200, record=True)
+    monkeypatch.setattr(cli, "out", console)
+    cli._print_summary(summary)
+    assert ("Ensemble kept: F1 0.7163 against 0.7013 for the best single trial, on out-of-fold rows neither "
+            "was chosen on (5-part check).") in console.export_text()
+
+
+def test_final_summary_says_why_the_ensemble_was_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    from finegrain_automl import cli
+
+    row = {"rank": 1, "trial_id": "t1", "model": "resmlp", "cv_f1_mean": 0.97, "cv_f1_std": 0.01,
+           "cv_metrics": {}, "config": {"model": "resmlp"}}
+    summary = {
+        "task": "disease_risk", "leaderboard_metrics": [], "leaderboard": [row], "elapsed_s": 1.0,
+        "trials": {"completed": 3, "pruned": 0, "failed": 0}, "run_dir": "fg-runs/x",
+        "best": {**row, "selection": {"explanation": "rank 1"}},
+        "ensemble_check": {"kept": False, "members": 3, "ensemble_f1": 0.9676, "single_f1": 0.9706, "folds": 5},
+        "final": {"kind": "single", "test_f1": 0.96, "test_metrics": {"f1": 0.96}},
+    }
+    console = Console(width=200, record=True)
+    monkeypatch.setattr(cli, "out", console)
+    cli._print_summary(summary)
+    text = console.export_text()
+    assert "Winner (* above): resmlp" in text
+    assert ("Ensemble not kept: F1 0.9676 against 0.9706 for the best single trial, on out-of-fold rows neither "
+            "was chosen on (5-part check); the winner is refit alone (--no-ensemble-check keeps it).") in text
+    assert "Test F1 of the refit winner: 0.9600" in text
+    summary["ensemble_check"] = {"kept": False, "members": 1, "ensemble_f1": None, "single_f1": None, "folds": None}
+    console = Console(width=200, record=True)
+    monkeypatch.setattr(cli, "out", console)
+    cli._print_summary(summary)
+    assert "Ensemble not kept: greedy selection chose 1 trial; the winner is refit alone." in console.export_text()

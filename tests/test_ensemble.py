@@ -14,6 +14,7 @@ from finegrain_automl.ensemble import (
     EnsembleModel,
     OutOfFold,
     PredictionFiles,
+    check_selection,
     greedy_selection,
     load_ensemble,
     select_ensemble,
@@ -154,3 +155,52 @@ def test_select_ensemble_reports_members_weights_and_comparable_scores():
     assert selection.cv_f1 == 1.0
     assert selection.candidates_cv_f1 == {"a": pytest.approx(2 / 3), "b": pytest.approx(2 / 3), "c": 0.0}
     assert selection.decision == {"threshold": 0.5} and set(selection.member_decisions) == {"a", "b"}
+
+
+def _two_columns(positive: np.ndarray) -> np.ndarray:
+    return np.stack([1 - positive, positive], axis=1)
+
+
+def test_check_keeps_an_ensemble_whose_members_complement_each_other():
+    """A is confidently right on rows 0-19 and mildly wrong on rows 20-39, B the
+    reverse; their average is right everywhere. On every part of the check the
+    ensemble is chosen again and predicts the left-out rows perfectly, while
+    the best single candidate is wrong on about half of them."""
+    n = 40
+    target = np.arange(n) % 2
+    right, wrong = np.where(target == 1, 0.9, 0.1), np.where(target == 1, 0.4, 0.6)
+    first = np.arange(n) < 20
+    candidates = {"a": _two_columns(np.where(first, right, wrong)), "b": _two_columns(np.where(first, wrong, right))}
+    data = Dataset(features=pd.DataFrame({"x": range(n)}), target=target)
+    check = check_selection(_BinaryToy(), data, candidates)
+    assert check.folds == 5 and check.ensemble_f1 == 1.0 and check.single_f1 < 0.7
+    assert check.ensemble_wins
+    selection = select_ensemble(_BinaryToy(), data, candidates, check=True)
+    assert selection.trial_ids == ("a", "b") and selection.check == check and selection.kept
+
+
+@pytest.mark.parametrize("seed", [0, 2, 3, 4, 5])
+def test_check_rejects_an_ensemble_that_only_fits_noise(seed):
+    """One informative candidate and four of pure noise on 60 rows: greedy
+    selection adds noise that happens to raise F1 on the rows it was chosen on,
+    but on rows it was not chosen on the ensemble scores below the single trial."""
+    rng = np.random.default_rng(seed)
+    n = 60
+    target = (np.arange(n) % 3 == 0).astype(int)
+    informative = np.clip(0.5 + (target - 0.5) * 0.5 + rng.normal(0, 0.25, n), 0.01, 0.99)
+    candidates = {"a": _two_columns(informative)} | {k: _two_columns(rng.uniform(0, 1, n)) for k in "bcde"}
+    data = Dataset(features=pd.DataFrame({"x": range(n)}), target=target)
+    selection = select_ensemble(_BinaryToy(), data, candidates, check=True)
+    assert len(selection.trial_ids) > 1 and selection.cv_f1 > selection.candidates_cv_f1["a"]
+    assert selection.check.ensemble_f1 < selection.check.single_f1
+    assert not selection.check.ensemble_wins and not selection.kept
+
+
+def test_check_needs_two_candidates_and_enough_rows_per_class():
+    data = Dataset(features=pd.DataFrame({"x": range(6)}), target=np.array([1, 0, 0, 0, 0, 1]))
+    two = {"a": _two_columns(np.full(6, 0.6)), "b": _two_columns(np.full(6, 0.4))}
+    assert check_selection(_BinaryToy(), data, two) is None  # 2 positives for 5 parts
+    assert check_selection(_BinaryToy(), data, two, folds=2) is not None
+    assert check_selection(_BinaryToy(), data, {"a": two["a"]}, folds=2) is None
+    single = select_ensemble(_BinaryToy(), data, {"a": two["a"]}, check=True)
+    assert single.check is None and not single.kept  # an ensemble of one is not kept

@@ -31,8 +31,13 @@ def test_tiny_search_on_the_built_in_data_then_predict(tmp_path: Path) -> None:
     assert summary["trials"]["completed"] >= 1
     best = summary["best"]
     assert best["config"]["model"] in {"linear", "resmlp", "realmlp", "tabm", "ft_transformer"}
-    final = summary["final"]  # by default an ensemble of the best trials
-    assert final["kind"] == "ensemble" and 0 <= final["test_f1"] <= 1
+    # By default an ensemble of the best trials, if it beats the best single trial on
+    # out-of-fold rows it was not chosen on; else the winner alone. The run record says which.
+    final, check = summary["final"], summary["ensemble_check"]
+    assert final["kind"] == ("ensemble" if check["kept"] else "single") and 0 <= final["test_f1"] <= 1
+    assert ("ensemble" in summary) == check["kept"]
+    if check["ensemble_f1"] is not None:
+        assert check["kept"] == (check["ensemble_f1"] > check["single_f1"]) and check["folds"] == 5
     assert {"f1", "auroc", "brier"} <= set(final["test_metrics"])
     assert {"cv_auroc", "cv_brier"} <= set(best["cv_metrics"])
 

@@ -43,17 +43,19 @@ def _search(*args: str):
 
 
 def test_tiny_fraud_search_then_predict(transactions: Path, tmp_path: Path) -> None:
-    result = _search("--data", str(transactions / "train.csv"), "--output", str(tmp_path / "runs"))
+    # --no-ensemble-check: the ensemble is kept even where it does not beat the best single trial.
+    result = _search("--data", str(transactions / "train.csv"), "--output", str(tmp_path / "runs"),
+                     "--no-ensemble-check")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["task"] == "fraud"
+    assert summary["task"] == "fraud" and "ensemble_check" not in summary
     assert {"completed", "pruned", "failed"} <= set(summary["trials"])
     assert summary["trials"]["completed"] >= 1
     best = summary["best"]
     assert {"config", "cv_f1_mean", "cv_f1_std"} <= set(best)
     assert best["config"]["model"] in {"linear", "resmlp", "realmlp", "tabm", "ft_transformer"}
     run_dir = Path(summary["run_dir"])
-    # By default the saved model is an ensemble of the best trials, chosen on their
+    # The saved model is an ensemble of the best trials, chosen on their
     # out-of-fold predictions, which the run directory keeps (one file per completed trial).
     ensemble, final = summary["ensemble"], summary["final"]
     assert final["kind"] == "ensemble" and final["test_f1"] == pytest.approx(ensemble["test_f1"])
