@@ -320,6 +320,8 @@ def predict(
     """Apply a run's refit model to new rows: writes row (position in the file), label and probability."""
     from finegrain_automl.api import predict as predict_rows
 
+    if output is not None:
+        _check_output_file(output, data=data)
     with err.status("Predicting..."):
         options = {"text_column": text_column} if text_column else {}
         frame = predict_rows(_registry(), run_dir=run, data_path=data, options=options)[["label", "probability"]]
@@ -329,6 +331,21 @@ def predict(
     output.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(output, index_label="row")
     err.print(f"Wrote {len(frame)} predictions to {output}")
+
+
+def _check_output_file(output: Path, *, data: Path) -> None:
+    """Raises a :class:`UsageError` unless ``output`` can receive the predictions
+    without losing anything: not a folder, under no file, not the input itself."""
+    from finegrain_automl.errors import UsageError
+
+    if output.is_dir():
+        raise UsageError(f"--output {output} is a folder. Give a file path, e.g. --output {output / 'predictions.csv'}.")
+    parent = next((p for p in output.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UsageError(f"--output {output} lies under {parent}, which is a file. Give a path in a folder.")
+    if output.exists() and data.exists() and output.resolve() == data.resolve():
+        raise UsageError(f"--output {output} is the --data file; writing there would overwrite the input. "
+                         "Give another path.")
 
 
 @app.command()

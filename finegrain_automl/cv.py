@@ -160,5 +160,6 @@ def _check_class_counts(data: Dataset, *, n_folds: int, test_fraction: float) ->
         if count < needed:
             raise DataError(
                 f"Class {label!r} has {count} rows, too few for a test split and {n_folds} "
-                f"stratified folds (needs at least {needed}). Use fewer --folds or more data."
+                f"stratified folds (needs at least {needed}). "
+                + ("Use fewer --folds or more data." if n_folds > 2 else f"Add rows of class {label!r}.")
             )

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["DataSource", "Dataset", "column_list", "plain_value"]
+__all__ = ["DataSource", "Dataset", "check_unique_columns", "column_list", "plain_value"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +96,21 @@ class Dataset:
 def plain_value(value: Any) -> Any:
     """A numpy scalar as the matching Python value (JSON- and ``torch.load``-safe)."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def check_unique_columns(names: list[str], file_name: str) -> None:
+    """Raises a :class:`~finegrain_automl.errors.DataError` naming the column
+    names a file's header repeats (pandas would rename them ``name.1`` silently)."""
+    from finegrain_automl.errors import DataError
+
+    seen: set[str] = set()
+    repeated = [name for name in names if name in seen or seen.add(name)]
+    if repeated:
+        raise DataError(
+            f"{file_name} repeats the column name{'s' * (len(set(repeated)) > 1)} "
+            f"{', '.join(repr(name) for name in sorted(set(repeated)))} in its header; "
+            "give every column its own name."
+        )
 
 
 def column_list(columns: Any, limit: int = 12) -> str:

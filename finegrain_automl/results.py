@@ -442,6 +442,12 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], rows: Sequence[Mappi
         lines += _ensemble_lines(summary.get("ensemble"))
         if summary.get("ensemble_check"):
             lines += ["", f"- {ensemble_check_line(summary['ensemble_check'])}"]
+    elif summary.get("interrupted"):
+        lines.append(
+            f"The search was interrupted (Ctrl-C) after {trials['completed']} trials completed every fold"
+            + ("; they are ranked below" if rows else "")
+            + ". No model was refit: run the search again for one."
+        )
     else:
         lines.append("No trial completed every fold; nothing was refit.")
     extra = sorted({k for row in rows for k in row["cv_metrics"]})

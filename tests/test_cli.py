@@ -195,6 +195,27 @@ def test_predict_on_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not a run directory" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("where", "fragments"),
+    [
+        ("folder", ("is a folder", "predictions.csv")),
+        ("under_a_file", ("which is a file",)),
+        ("the_input", ("is the --data file", "overwrite the input")),
+    ],
+)
+def test_predict_output_that_would_fail_or_overwrite_the_input(tmp_path: Path, where: str, fragments) -> None:
+    """Checked before anything is read: a clear error, and the input file is untouched."""
+    data = _fraud_csv(tmp_path / "tx.csv")
+    before = data.read_bytes()
+    (tmp_path / "out").mkdir()
+    target = {"folder": tmp_path / "out", "under_a_file": data / "p.csv", "the_input": data}[where]
+    result = runner.invoke(app, ["predict", "--run", str(tmp_path), "--data", str(data), "--output", str(target)])
+    message = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert all(fragment in message for fragment in fragments), message
+    assert data.read_bytes() == before
+
+
 def test_real_process_prints_no_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "200"}
     completed = subprocess.run(

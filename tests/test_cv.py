@@ -80,6 +80,9 @@ def test_class_smaller_than_folds_is_a_clear_error() -> None:
     data = Dataset(features=pd.DataFrame({"x": range(100)}), target=target)
     with pytest.raises(DataError, match=r"Class 1 has 4 rows.*fewer --folds"):
         make_splits(data, n_folds=5)
+    target[1:4] = 0  # one row: too few even for 2 folds, the fewest there are
+    with pytest.raises(DataError, match=r"Class 1 has 1 rows.*needs at least 4\)\. Add rows of class 1\.$"):
+        make_splits(data, n_folds=2)
 
 
 @pytest.mark.parametrize("groups", [False, True])

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from finegrain_automl.data import Dataset, DataSource, column_list, plain_value
+from finegrain_automl.data import Dataset, DataSource, check_unique_columns, column_list, plain_value
 from finegrain_automl.errors import DataError
 from finegrain_automl.tabular._columns import column_kind, split_columns
 
@@ -181,6 +181,10 @@ def _read_frame(path: Path) -> pd.DataFrame:
         ) from None
     if frame.shape[1] == 0:
         raise DataError(f"{path.name} has no columns; write a header line and data rows.")
+    if kind != "parquet":  # pandas renames a repeated name "name.1"; the header says what the user wrote
+        header = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", encoding="utf-8-sig", header=None,
+                             nrows=1, dtype=str, keep_default_na=False)
+        check_unique_columns(header.iloc[0].tolist(), path.name)
     if len(frame) == 0:
         raise DataError(f"{path.name} has a header but no data rows; add rows to learn from.")
     return frame
@@ -281,6 +285,9 @@ def _column_info(features: pd.DataFrame) -> dict[str, Any]:
     """Returns the column facts recorded in ``Dataset.info``."""
     numeric, categorical, _ = split_columns(features)
     missing = features.isna().sum()
+    for column in numeric:  # the preprocessor treats +-inf as missing too
+        values = pd.to_numeric(features[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        missing[column] += int(np.isinf(values).sum())
     return {
         "numeric_columns": [str(c) for c in numeric],
         "categorical_columns": [str(c) for c in categorical],

@@ -153,6 +153,22 @@ def test_not_utf8(tmp_path):
     _expect_error(_source(path), "latin.csv is not valid UTF-8", "0xe9", "re-save it as UTF-8")
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_repeated_column_names_are_an_error_not_renamed(tmp_path, suffix):
+    """pandas would read the second 'amount' as 'amount.1' and train on both."""
+    path = tmp_path / f"dup{suffix}"
+    sep = "\t" if suffix == ".tsv" else ","
+    path.write_text(sep.join(["amount", "age", "amount", "age", "label"]) + "\n" + sep.join("12301") + "\n")
+    _expect_error(_source(path), f"dup{suffix} repeats the column names 'age', 'amount'", "its own name")
+
+
+def test_infinite_values_count_as_missing(tmp_path, basic_frame):
+    """The preprocessor imputes +-inf like NaN, so the run's missing-value counts include them."""
+    frame = basic_frame.assign(ratio=[1.0, np.inf, 2.0, -np.inf, np.nan, 3.0])
+    data = read_table(_source(_write_csv(tmp_path / "d.csv", frame)), default_target="label")
+    assert data.info["missing_values"] == {"age": 1, "city": 1, "ratio": 3}
+
+
 def test_empty_file(tmp_path):
     path = tmp_path / "empty.csv"
     path.write_bytes(b"")

@@ -6,6 +6,7 @@ one-line message that states the rule, the offending value and a fix.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from finegrain_automl import DataError, DataSource, Dataset, column_list, plain_value
+from finegrain_automl import DataError, DataSource, Dataset, check_unique_columns, column_list, plain_value
 
 __all__ = [
     "DEFAULT_TARGET",
@@ -202,6 +203,7 @@ def _parse_csv(content: str, name: str, *, text_column: str, target: str) -> pd.
             f"{name} cannot be read as CSV ({detail}); check the header and that texts with commas, "
             "quotes or line breaks are quoted."
         ) from None
+    check_unique_columns(next(csv.reader(io.StringIO(content))), name)  # pandas would rename them "name.1"
     if len(frame) == 0:
         raise DataError(f"{name} has a header but no rows; add one row per text.")
     return frame

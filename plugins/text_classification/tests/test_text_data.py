@@ -98,6 +98,7 @@ def test_rows_to_predict_need_no_label_and_keep_their_order(tmp_path: Path) -> N
         ("text,label\nhello,a\nhi,a\n", ["one class ('a')", "--target"]),
         ("body,label\nhello,a\n", ["no text column 'text'", "body, label", "--text-column"]),
         ("text,kind\nhello,a\n", ["no label column 'label'", "text, kind", "--target"]),
+        ("text,label,text\nhello,a,x\nhi,b,y\n", ["bad.csv repeats the column name 'text'", "its own name"]),
     ],
 )
 def test_bad_rows_are_one_line_data_errors(tmp_path: Path, content: str, fragments: list[str]) -> None:
