@@ -9,6 +9,7 @@ from finegrain_automl.config import config_number, require_config
 from finegrain_automl.data import DataSource, Dataset, check_unique_columns, column_list, plain_value
 from finegrain_automl.errors import DataError, FgAutomlError, PluginError, UsageError
 from finegrain_automl.hookspecs import hookimpl
+from finegrain_automl.options import DataOption
 from finegrain_automl.space import Space, SpaceError, load_points, load_space
 from finegrain_automl.task import FitContext, FittedModel, ModelFamily, Task, saved_family
 
@@ -16,6 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DataError",
+    "DataOption",
     "DataSource",
     "Dataset",
     "FgAutomlError",

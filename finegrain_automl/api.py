@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ from finegrain_automl import results
 from finegrain_automl.cv import describe_cv, make_splits
 from finegrain_automl.data import DataSource, Dataset
 from finegrain_automl.errors import FgAutomlError, UsageError
+from finegrain_automl.options import resolve_options
 from finegrain_automl.plugins import Registry
 from finegrain_automl.search import SearchProgress, SearchSettings
 from finegrain_automl.trial import TrialPayload
@@ -53,12 +54,14 @@ class SearchInterrupted(FgAutomlError):
 
 @dataclass(frozen=True, kw_only=True)
 class DataOptions:
-    """The user's data choice: a file (or ``None`` for the task's default)."""
+    """The user's data choice: a file (or ``None`` for the task's default),
+    and the task's data options as the command line gave them (raw strings, or
+    ``True``/``False`` for a flag; checked against ``Task.data_options``)."""
 
     path: Path | None = None
     target: str | None = None
     drop_columns: tuple[str, ...] = ()
-    options: dict[str, str] | None = None
+    options: dict[str, str | bool] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,7 +76,8 @@ class PreparedSearch:
     splits: Any
     settings: SearchSettings
     drop_columns: tuple[str, ...] = ()
-    data_options: dict[str, str] = field(default_factory=dict)
+    #: The task's data options, typed, defaults filled in (recorded with the run).
+    data_options: dict[str, Any] = field(default_factory=dict)
     #: The task's starting points that the space can start from, tried first.
     starting_points: tuple[dict[str, Any], ...] = ()
 
@@ -183,16 +187,24 @@ def prepare_search(
     settings: SearchSettings,
     data: DataOptions,
     space_path: Path | None = None,
+    other_options: Sequence[str] = (),
 ) -> PreparedSearch:
-    """Resolves and validates everything a search needs; writes nothing."""
+    """Resolves and validates everything a search needs; writes nothing.
+
+    ``other_options`` are the command's own option names, suggested when a
+    task option is misspelt.
+    """
     _validate_settings(settings)
     task = registry.task(task_name)
     families = dict(registry.families[task_name])
     space = load_space(space_path) if space_path is not None else task.default_space()
     check_space(space, task=task, families=families)
+    options = resolve_options(
+        task.data_options, data.options or {}, task_name=task.name, command="search",
+        with_data=data.path is not None, other_options=other_options,
+    )
     if data.path is None:
-        given_options = [(value, f"--{key.replace('_', '-')}") for key, value in (data.options or {}).items()]
-        for given, option in [(data.target, "--target"), (data.drop_columns, "--drop"), *given_options]:
+        for given, option in [(data.target, "--target"), (data.drop_columns, "--drop")]:
             if given:
                 raise UsageError(
                     f"{option} only applies with --data FILE; the built-in data set has its own columns. "
@@ -207,7 +219,7 @@ def prepare_search(
                 path=path,
                 target=data.target,
                 drop_columns=data.drop_columns,
-                options=dict(data.options or {}),
+                options=options,
             )
         )
         source = str(path)
@@ -230,7 +242,7 @@ def prepare_search(
         splits=splits,
         settings=settings,
         drop_columns=data.drop_columns,
-        data_options=dict(data.options or {}),
+        data_options=options,
         starting_points=tuple(starting_points(space, task=task, limit=settings.trials)),
     )
 
@@ -439,12 +451,18 @@ def _finish(run_dir: Path, summary: dict[str, Any], *, started: float) -> None:
 
 
 def predict(
-    registry: Registry, *, run_dir: Path, data_path: Path, options: dict[str, str] | None = None
+    registry: Registry,
+    *,
+    run_dir: Path,
+    data_path: Path,
+    options: dict[str, str | bool] | None = None,
+    other_options: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Applies a run's refit model to the rows of ``data_path``.
 
-    ``options`` override the task data options saved with the run (for
-    example another ``text_column``).
+    ``options`` (raw, as the command line gave them) override the task data
+    options saved with the run (for example another ``text_column``); only
+    those the task declares with ``predict=True`` are accepted.
     """
     run_dir = run_dir.expanduser().resolve()
     run = results.read_run(run_dir)
@@ -457,7 +475,10 @@ def predict(
             target=target,
             require_target=False,
             drop_columns=tuple(run["data"].get("drop_columns", ())),
-            options=dict(run["data"].get("options", {})) | dict(options or {}),
+            options=resolve_options(
+                task.data_options, options or {}, task_name=task.name, command="predict", with_data=True,
+                recorded=run["data"].get("options", {}), other_options=other_options,
+            ),
         )
     )
     return model.predict(dataset.features)

@@ -66,9 +66,23 @@ def _registry() -> Any:
     return make_registry()
 
 
-@app.command()
+#: Lets a command take the options its task declares (``Task.data_options``):
+#: what typer does not know lands in ``ctx.args`` and is checked against the task.
+_TASK_OPTIONS = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def _task_options(ctx: typer.Context) -> tuple[dict[str, Any], list[str]]:
+    """The raw task options of ``ctx`` and the command's own option names (for did-you-mean)."""
+    from finegrain_automl.options import parse_option_tokens
+
+    own = [param.name for param in ctx.command.params if param.name]
+    return parse_option_tokens(ctx.args), own
+
+
+@app.command(context_settings=_TASK_OPTIONS)
 @_user_errors
 def search(
+    ctx: typer.Context,
     task: Annotated[str, typer.Option("--task", "-t", help="Task to search (see `fg-automl plugins`).")],
     data: Annotated[
         Path | None, typer.Option(help="Your data file (CSV, Parquet or JSONL; see the task's README); default: built-in data.")
@@ -77,9 +91,6 @@ def search(
         str | None, typer.Option(help="Label column of --data; default: the task's usual name (see its README).")
     ] = None,
     drop: Annotated[list[str] | None, typer.Option(help="Column of --data to ignore (repeatable).")] = None,
-    text_column: Annotated[
-        str | None, typer.Option(help="Text column of --data (text tasks); default: the task's.")
-    ] = None,
     space: Annotated[Path | None, typer.Option(help="YAML search space replacing the task's default.")] = None,
     trials: Annotated[int, typer.Option(help="Number of configurations to try (the time budget may stop earlier).")] = 40,
     time_budget: Annotated[
@@ -126,7 +137,11 @@ def search(
     output: Annotated[Path, typer.Option(help="Folder that receives the run directory.")] = Path("fg-runs"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary instead of tables.")] = False,
 ) -> None:
-    """Search architectures and hyperparameters; refit and save the winner."""
+    """Search architectures and hyperparameters; refit and save the winner.
+
+    A task may take options of its own for --data; `fg-automl plugins --task
+    TASK` lists them.
+    """
     from finegrain_automl.api import DataOptions, prepare_search, run_prepared_search
     from finegrain_automl.search import SearchSettings
 
@@ -147,6 +162,7 @@ def search(
         ensemble=ensemble,
         ensemble_check=ensemble_check,
     )
+    task_options, own_options = _task_options(ctx)
     registry = _registry()
     with err.status("Loading data and checking the space..."):
         prepared = prepare_search(
@@ -157,9 +173,10 @@ def search(
                 path=data,
                 target=target,
                 drop_columns=tuple(drop or ()),
-                options={"text_column": text_column} if text_column else {},
+                options=task_options,
             ),
             space_path=space,
+            other_options=own_options,
         )
     summary = run_prepared_search(prepared, registry, output=output, view=_live_view)
     if as_json:
@@ -307,24 +324,27 @@ def _print_ensemble(ensemble: dict[str, Any]) -> None:
     out.print(table)
 
 
-@app.command()
+@app.command(context_settings=_TASK_OPTIONS)
 @_user_errors
 def predict(
+    ctx: typer.Context,
     run: Annotated[Path, typer.Option("--run", help="Run directory written by `fg-automl search`.")],
     data: Annotated[Path, typer.Option("--data", help="CSV or Parquet file with the rows to predict.")],
     output: Annotated[Path | None, typer.Option(help="Where to write predictions (CSV); default: stdout.")] = None,
-    text_column: Annotated[
-        str | None, typer.Option(help="Text column of --data (text tasks); default: the one used in training.")
-    ] = None,
 ) -> None:
-    """Apply a run's refit model to new rows: writes row (position in the file), label and probability."""
+    """Apply a run's refit model to new rows: writes row (position in the file), label and probability.
+
+    The task's data options recorded with the run are reused; those the task
+    lets predict take may be given again.
+    """
     from finegrain_automl.api import predict as predict_rows
 
     if output is not None:
         _check_output_file(output, data=data)
     with err.status("Predicting..."):
-        options = {"text_column": text_column} if text_column else {}
-        frame = predict_rows(_registry(), run_dir=run, data_path=data, options=options)[["label", "probability"]]
+        options, own = _task_options(ctx)
+        frame = predict_rows(_registry(), run_dir=run, data_path=data, options=options, other_options=own)
+        frame = frame[["label", "probability"]]
     if output is None:
         frame.to_csv(sys.stdout, index_label="row")
         return
@@ -350,9 +370,16 @@ def _check_output_file(output: Path, *, data: Path) -> None:
 
 @app.command()
 @_user_errors
-def plugins() -> None:
+def plugins(
+    task: Annotated[
+        str | None, typer.Option("--task", "-t", help="Describe this task: its metric, data options and model families.")
+    ] = None,
+) -> None:
     """List installed plugins, their versions, tasks and load errors."""
     registry = _registry()
+    if task is not None:
+        _describe_task(registry, task)
+        return
     table = Table(title="fg-automl plugins")
     for column in ("plugin", "distribution", "version", "tasks", "status"):
         table.add_column(column, overflow="fold")
@@ -368,6 +395,30 @@ def plugins() -> None:
     out.print(table)
     if not registry.plugins:
         out.print("No plugins installed. Install one, e.g. `pip install -e plugins/fraud`.")
+
+
+def _describe_task(registry: Any, name: str) -> None:
+    """What a user needs to run a task: metric, data options, model families."""
+    task = registry.task(name)
+    out.print(f"[bold]{task.name}[/]: {task.description}", soft_wrap=True)
+    out.print(f"Ranked by: {task.metric}" + (f"; the leaderboard also shows {', '.join(task.leaderboard_metrics)}"
+                                            if task.leaderboard_metrics else ""), soft_wrap=True)
+    options = Table(title=f"Data options of {task.name} (with --data FILE)")
+    for column in ("option", "default", "help", "predict"):
+        options.add_column(column, overflow="fold")
+    for option in task.data_options:
+        options.add_row(option.usage(), "required" if option.required else str(option.default or "-"),
+                        option.help, "yes" if option.predict else "no")
+    if task.data_options:
+        out.print(options)
+    else:
+        out.print("Data options: none beyond --target and --drop.")
+    families = Table(title=f"Model families of {task.name}")
+    for column in ("family", "complexity", "description"):
+        families.add_column(column, overflow="fold")
+    for family in sorted(registry.families[task.name].values(), key=lambda f: (f.complexity, f.name)):
+        families.add_row(family.name, str(family.complexity), family.description)
+    out.print(families)
 
 
 @space_app.command("show")

@@ -24,15 +24,16 @@ class DataSource:
         require_target: ``False`` when reading rows to predict: the target
             column may then be absent.
         drop_columns: Columns the user asked to ignore (identifiers, free text).
-        options: Task-specific options as strings (for example
-            ``{"text_column": "body"}``); a task documents the ones it reads.
+        options: The task's data options (its ``Task.data_options``), typed
+            and checked by the core, defaults filled in (for example
+            ``{"text_column": "body"}``).
     """
 
     path: Path
     target: str | None = None
     require_target: bool = True
     drop_columns: tuple[str, ...] = ()
-    options: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import pytorch_lightning as pl
 
     from finegrain_automl.data import DataSource, Dataset
+    from finegrain_automl.options import DataOption
     from finegrain_automl.space import Space
 
 __all__ = [
@@ -186,6 +187,12 @@ class Task(abc.ABC):
         stratified: Whether folds are stratified by the target.
         leaderboard_metrics: Metrics of :meth:`metrics` besides ``f1`` that the
             terminal leaderboard shows (averaged over folds), e.g. ``("auroc",)``.
+        metric: What the task's F1 is, in a few words (``"F1 of the fraud
+            class"``), for ``fg-automl plugins --task``.
+        data_options: The options :meth:`read_file` reads from
+            :attr:`DataSource.options <finegrain_automl.data.DataSource.options>`
+            (:class:`~finegrain_automl.options.DataOption`); the command line
+            accepts exactly these, typed and checked, and records them with the run.
     """
 
     name: ClassVar[str]
@@ -193,6 +200,8 @@ class Task(abc.ABC):
     hyperparameters: ClassVar[frozenset[str]] = frozenset()
     stratified: ClassVar[bool] = True
     leaderboard_metrics: ClassVar[tuple[str, ...]] = ()
+    metric: ClassVar[str] = "F1"
+    data_options: ClassVar[tuple[DataOption, ...]] = ()
 
     @abc.abstractmethod
     def model_families(self) -> Mapping[str, ModelFamily]:

@@ -18,6 +18,7 @@ import torch
 
 from finegrain_automl.data import DataSource, Dataset
 from finegrain_automl.errors import DataError
+from finegrain_automl.options import DataOption
 from finegrain_automl.space import Space
 from finegrain_automl.task import FitContext, FittedModel, ModelFamily, Task
 
@@ -75,6 +76,11 @@ class ToyTask(Task):
     name = "toy"
     description = "Tiny numeric binary classification (for tests and as a template)."
     hyperparameters = frozenset({"epochs", "lr"})
+    metric = "F1 of class 1"
+    data_options = (
+        DataOption(name="sep", default=",", help="Field separator of --data.", predict=True),
+        DataOption(name="max_rows", type=int, help="Read only the first rows of --data; default: all."),
+    )
 
     def model_families(self) -> Mapping[str, ModelFamily]:
         return {
@@ -95,7 +101,7 @@ class ToyTask(Task):
     def read_file(self, source: DataSource) -> Dataset:
         if not source.path.is_file():
             raise DataError(f"Data file {source.path} does not exist. Check the path.")
-        frame = pd.read_csv(source.path)
+        frame = pd.read_csv(source.path, sep=source.options.get("sep", ","), nrows=source.options.get("max_rows"))
         return self._dataset(frame, target=source.target or "label", require=source.require_target)
 
     def _dataset(self, frame: pd.DataFrame, *, target: str, require: bool = True) -> Dataset:

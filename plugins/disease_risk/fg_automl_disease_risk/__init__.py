@@ -37,6 +37,7 @@ class DiseaseRiskTask(TabularBinaryTask):
     name = "disease_risk"
     description = "Disease risk: F1 of the disease class, threshold tuned on training data; AUROC and Brier."
     leaderboard_metrics = ("auroc", "brier")
+    metric = "F1 of the disease class"
     default_targets = DEFAULT_TARGETS
 
     def default_space(self) -> Space:

@@ -31,6 +31,7 @@ class FraudTask(TabularBinaryTask):
     name = "fraud"
     description = "Card-fraud detection: F1 of the fraud class, threshold tuned on training data."
     leaderboard_metrics = ("auroc", "average_precision")
+    metric = "F1 of the fraud class"
     default_targets = (TARGET, CREDIT_CARD_TARGET)
 
     def default_space(self) -> Space:

@@ -17,7 +17,17 @@ from typing import Any
 
 import pandas as pd
 
-from finegrain_automl import DataSource, Dataset, FitContext, FittedModel, ModelFamily, Space, Task, hookimpl
+from finegrain_automl import (
+    DataOption,
+    DataSource,
+    Dataset,
+    FitContext,
+    FittedModel,
+    ModelFamily,
+    Space,
+    Task,
+    hookimpl,
+)
 from finegrain_automl.space import load_space
 from fg_automl_text._config import TEXT_HYPERPARAMETERS
 from fg_automl_text._data import (
@@ -50,6 +60,14 @@ class TextTask(Task):
     description = "Text classification (SMS spam by default): macro F1 over the classes."
     hyperparameters = TEXT_HYPERPARAMETERS
     leaderboard_metrics = ("accuracy",)
+    metric = "macro F1 over the classes"
+    data_options = (
+        DataOption(
+            name=TEXT_COLUMN_OPTION,
+            help=f"Text column of --data; default: {DEFAULT_TEXT_COLUMN}.",
+            predict=True,
+        ),
+    )
 
     def model_families(self) -> Mapping[str, ModelFamily]:
         return dict(TEXT_FAMILIES)
