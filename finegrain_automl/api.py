@@ -224,13 +224,18 @@ def prepare_search(
         )
         source = str(path)
     check_space_values(space, task=task, families=families)  # after the data: its errors are cheaper to find
+    strategy = task.split_strategy(dataset)
     splits = make_splits(
         dataset,
         n_folds=settings.folds,
         test_fraction=settings.test_fraction,
         seed=settings.seed,
-        stratified=task.stratified,
+        strategy=strategy,
         repeats=settings.repeats,  # None: chosen from the number of development rows
+    )
+    dataset = dataclasses.replace(
+        dataset, info={**dataset.info, "split": strategy.describe(dataset.info.get("group_column", "group")),
+                       "train_only_rows": len(splits.train_only)},
     )
     settings = dataclasses.replace(settings, repeats=splits.repeats)
     return PreparedSearch(

@@ -26,6 +26,7 @@ import pandas as pd
 if TYPE_CHECKING:
     import pytorch_lightning as pl
 
+    from finegrain_automl.cv import SplitStrategy
     from finegrain_automl.data import DataSource, Dataset
     from finegrain_automl.options import DataOption
     from finegrain_automl.space import Space
@@ -227,6 +228,19 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def load_default(self, *, seed: int) -> Dataset:
         """Returns the built-in data set (generated or bundled, never downloaded)."""
+
+    def split_strategy(self, data: Dataset) -> SplitStrategy:
+        """Says how ``data`` is split into the test split and the folds.
+
+        Default: grouped by ``data.groups`` when the reader set them (rows of
+        one patient or customer stay on one side), else by rows; stratified
+        by the target if :attr:`stratified`. A recommender returns
+        ``SplitStrategy(kind="spread")`` with users as groups.
+        """
+        from finegrain_automl.cv import SplitStrategy
+
+        kind = "grouped" if data.groups is not None else "rows"
+        return SplitStrategy(kind=kind, stratify=self.stratified)
 
     @abc.abstractmethod
     def read_file(self, source: DataSource) -> Dataset:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finegrain_automl.cv import auto_repeats, describe_cv, make_splits
+from finegrain_automl.cv import SplitStrategy, auto_repeats, describe_cv, make_splits
 from finegrain_automl.data import Dataset
 from finegrain_automl.errors import DataError
 
@@ -114,3 +114,79 @@ def test_auto_repeats_gives_small_data_more_passes() -> None:
     assert [auto_repeats(n) for n in (0, 120, 455, 749, 750, 1499, 1500, 40_000)] == [1, 3, 3, 3, 2, 2, 1, 1]
     assert describe_cv(5, 1) == "5-fold CV"
     assert describe_cv(5, 3) == "5-fold CV repeated 3 times"
+
+
+def _grouped_data(sizes, *, seed: int = 0, column: str = "customer") -> Dataset:
+    """One group per entry of ``sizes`` with that many rows; a target with both classes."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat([f"g{i}" for i in range(len(sizes))], sizes)
+    target = (rng.random(len(groups)) < 0.3).astype(int)
+    return Dataset(features=pd.DataFrame({"x": rng.normal(size=len(groups))}), target=target, groups=groups,
+                   info={"group_column": column})
+
+
+def test_grouped_splits_keep_every_group_on_one_side() -> None:
+    data = _grouped_data(np.random.default_rng(1).integers(3, 12, size=80))
+    strategy = SplitStrategy(kind="grouped")
+    splits = make_splits(data, n_folds=4, seed=2, strategy=strategy, repeats=2)
+    groups = data.groups
+    assert set(groups[splits.test]).isdisjoint(groups[splits.development])
+    for train, valid in splits.folds:
+        assert set(groups[train]).isdisjoint(groups[valid])
+        assert set(train.tolist()) | set(valid.tolist()) == set(splits.development.tolist())
+    again = make_splits(data, n_folds=4, seed=2, strategy=strategy, repeats=2)  # identical for every trial
+    assert all(np.array_equal(a, b) for fa, fb in zip(splits.folds, again.folds) for a, b in zip(fa, fb))
+
+
+def test_spread_splits_put_every_group_on_both_sides_in_proportion() -> None:
+    sizes = np.random.default_rng(3).integers(6, 40, size=60)
+    data = _grouped_data(sizes, column="user")
+    splits = make_splits(data, n_folds=5, test_fraction=0.2, seed=4, strategy=SplitStrategy(kind="spread"),
+                         repeats=2)
+    groups, n_groups = data.groups, len(sizes)
+    assert set(splits.test.tolist()).isdisjoint(splits.development.tolist())
+    assert len(splits.test) + len(splits.development) == len(data) and len(splits.train_only) == 0
+    test_counts = pd.Series(groups[splits.test]).value_counts()
+    for i, size in enumerate(sizes):  # round(20 %), at least 1, leaving one row per fold
+        assert test_counts[f"g{i}"] == min(max(1, round(0.2 * size)), size - 5)
+    for p in range(2):
+        valids = [valid for _, valid in splits.folds[5 * p : 5 * p + 5]]
+        assert np.array_equal(np.sort(np.concatenate(valids)), splits.development)  # a partition per pass
+    for train, valid in splits.folds:
+        assert set(train.tolist()).isdisjoint(valid.tolist())
+        assert len(set(groups[valid])) == len(set(groups[train])) == n_groups
+        counts = pd.Series(groups[valid]).value_counts()
+        dev_counts = pd.Series(groups[splits.development]).value_counts()
+        assert ((counts - dev_counts / 5).abs() <= 1).all()  # dealt round-robin: within one row of a fifth
+
+
+def test_spread_splits_name_a_group_too_small_or_keep_it_for_training() -> None:
+    data = _grouped_data([10, 10, 3, 8, 10, 2], column="user")
+    with pytest.raises(DataError, match=r"user 'g5' has 2 rows \(2 of 6 values of user have fewer than 6\)"):
+        make_splits(data, n_folds=5, strategy=SplitStrategy(kind="spread"))
+    splits = make_splits(data, n_folds=5, strategy=SplitStrategy(kind="spread", small_groups="train"))
+    small = np.flatnonzero(np.isin(data.groups, ["g2", "g5"]))
+    assert np.array_equal(splits.train_only, small)
+    assert set(small.tolist()).isdisjoint(splits.test.tolist())
+    for train, valid in splits.folds:
+        assert set(small.tolist()) <= set(train.tolist()) and set(small.tolist()).isdisjoint(valid.tolist())
+
+
+@pytest.mark.parametrize(
+    ("sizes", "fragment"),
+    [
+        ([200, *([5] * 40)], r"customer 'g0' has 200 rows, more than a fold holds \(about 64 of 400 rows"),
+        ([30, 30, 30, 30], r"customer has 4 distinct values; .* needs at least 6"),
+    ],
+)
+def test_grouped_splits_that_cannot_be_cut_are_clear_errors(sizes, fragment) -> None:
+    with pytest.raises(DataError, match=fragment):
+        make_splits(_grouped_data(sizes), n_folds=5, strategy=SplitStrategy(kind="grouped"))
+
+
+def test_a_strategy_must_be_known_and_have_groups() -> None:
+    with pytest.raises(ValueError, match="kind must be one of"):
+        SplitStrategy(kind="by-date")
+    with pytest.raises(ValueError, match="needs Dataset.groups"):
+        make_splits(_data(), strategy=SplitStrategy(kind="spread"))
+    assert SplitStrategy(kind="grouped").describe("patient_id") == "grouped by patient_id"

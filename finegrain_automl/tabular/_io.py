@@ -33,6 +33,8 @@ SUPPORTED_SUFFIXES: dict[str, str] = {
 #: A non-numeric column with more distinct values than
 #: ``max(_MAX_DISTINCT_FLOOR, _MAX_DISTINCT_SHARE * rows)`` is rejected.
 _MAX_DISTINCT_FLOOR = 1000
+#: Key of :attr:`DataSource.options` naming the group column (``--group-column``).
+GROUP_COLUMN_OPTION = "group_column"
 _MAX_DISTINCT_SHARE = 0.5
 
 
@@ -77,6 +79,7 @@ def read_table(source: DataSource, *, default_target: str | Sequence[str] | None
         source_name=path.name,
         require_target=source.require_target,
         drop_columns=source.drop_columns,
+        group_column=source.options.get(GROUP_COLUMN_OPTION),
     )
 
 
@@ -87,11 +90,16 @@ def table_dataset(
     source_name: str,
     require_target: bool = True,
     drop_columns: tuple[str, ...] = (),
+    group_column: str | None = None,
 ) -> Dataset:
     """Checks a table and splits it into features and an encoded 0/1 target.
 
     :func:`read_table` uses it for users' files; tasks use it for their
     built-in data, so both get the same checks and the same ``info``.
+    ``group_column`` (``--group-column``) names the entity each row belongs
+    to (a customer, a patient): it becomes :attr:`Dataset.groups`, so that no
+    entity is on both sides of a split, and is not a feature. Rows to
+    predict may lack it.
 
     Raises:
         DataError: The target or a column cannot be used.
@@ -105,12 +113,15 @@ def table_dataset(
     if not require_target:  # rows to predict need not carry the columns training ignored
         drop_columns = tuple(c for c in drop_columns if c in frame.columns)
     frame = _drop_columns(frame, drop_columns, name)
+    frame, groups = _take_groups(frame, group_column, name, target=target, required=require_target)
     target_name = target
     info: dict[str, Any] = {
         "source": name,
         "n_rows": len(frame),
         "dropped_columns": [str(c) for c in drop_columns],
     }
+    if groups is not None:
+        info.update(group_column=str(group_column), n_groups=int(len(np.unique(groups))))
     if not require_target:
         if target_name is not None and target_name in frame.columns:
             frame = frame.drop(columns=[target_name])
@@ -145,7 +156,32 @@ def table_dataset(
         positive_rule=rule,
         **_column_info(features),
     )
-    return Dataset(features=features, target=encoded, positive_label=positive, info=info)
+    return Dataset(features=features, target=encoded, positive_label=positive, info=info, groups=groups)
+
+
+def _take_groups(
+    frame: pd.DataFrame, column: str | None, name: str, *, target: str | None, required: bool
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """Removes the group column from ``frame``; returns the rest and each row's group (as text)."""
+    if column is None:
+        return frame, None
+    if column not in frame.columns:
+        if not required:  # rows to predict need not carry it
+            return frame, None
+        raise DataError(
+            f"{name} has no group column {column!r}; its columns are: {column_list(frame.columns)}; "
+            "name the column of the entity each row belongs to with --group-column COLUMN."
+        )
+    if column == target:
+        raise DataError(f"--group-column {column!r} is the target column of {name}; name the entity column instead.")
+    values = frame[column]
+    missing = int(values.isna().sum())
+    if missing and required:
+        raise DataError(
+            f"Group column {column!r} of {name} is missing in {missing} of {len(frame)} rows; every row needs "
+            "the entity it belongs to. Fill them in or remove those rows."
+        )
+    return frame.drop(columns=[column]), values.astype("object").astype(str).to_numpy()
 
 
 def _read_frame(path: Path) -> pd.DataFrame:

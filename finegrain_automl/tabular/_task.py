@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from finegrain_automl.data import DataSource, Dataset
+from finegrain_automl.options import DataOption
 from finegrain_automl.tabular._config import TABULAR_HYPERPARAMETERS
-from finegrain_automl.tabular._io import read_table
+from finegrain_automl.tabular._io import GROUP_COLUMN_OPTION, read_table
 from finegrain_automl.tabular._models import TABULAR_FAMILIES
 from finegrain_automl.task import FitContext, FittedModel, ModelFamily, Task
 
@@ -36,6 +37,13 @@ class TabularBinaryTask(Task):
 
     hyperparameters = TABULAR_HYPERPARAMETERS
     default_targets: ClassVar[tuple[str, ...]] = ()
+    data_options = (
+        DataOption(
+            name=GROUP_COLUMN_OPTION,
+            help="Column of the entity each row belongs to (a customer, a patient): its rows stay on one side "
+            "of the test split and of every fold, and it is not a feature.",
+        ),
+    )
 
     def model_families(self) -> Mapping[str, ModelFamily]:
         return dict(TABULAR_FAMILIES)

@@ -244,3 +244,31 @@ def test_importing_the_package_does_not_import_torch():
     code = "import sys, finegrain_automl.tabular; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_group_column_becomes_the_groups_and_is_not_a_feature(tmp_path, basic_frame):
+    frame = basic_frame.assign(patient=["p1", "p2", "p1", "p3", "p2", "p3"])
+    path = _write_csv(tmp_path / "d.csv", frame)
+    data = read_table(_source(path, options={"group_column": "patient"}), default_target="label")
+    assert list(data.features.columns) == ["age", "city"]
+    assert data.groups.tolist() == ["p1", "p2", "p1", "p3", "p2", "p3"]
+    assert data.info["group_column"] == "patient" and data.info["n_groups"] == 3
+    # Rows to predict may lack it; if they have it, it is not a feature either.
+    rows = read_table(_source(path, require_target=False, options={"group_column": "patient"}), default_target="label")
+    assert list(rows.features.columns) == ["age", "city"]
+    no_group = _write_csv(tmp_path / "new.csv", basic_frame.drop(columns=["label"]))
+    read_table(_source(no_group, require_target=False, options={"group_column": "patient"}), default_target="label")
+
+
+@pytest.mark.parametrize(
+    ("group_column", "fragments"),
+    [
+        ("visit", ["d.csv has no group column 'visit'", "age, city, label, patient", "--group-column COLUMN"]),
+        ("label", ["--group-column 'label' is the target column"]),
+        ("patient", ["Group column 'patient' of d.csv is missing in 1 of 6 rows"]),
+    ],
+)
+def test_group_column_errors(tmp_path, basic_frame, group_column, fragments):
+    frame = basic_frame.assign(patient=["p1", "p2", None, "p3", "p2", "p3"])
+    path = _write_csv(tmp_path / "d.csv", frame)
+    _expect_error(_source(path, options={"group_column": group_column}), *fragments)

@@ -98,3 +98,25 @@ def _small_csv(tmp_path: Path) -> Path:
     path = tmp_path / "small.csv"
     generate_transactions(n_rows=2_000, fraud_rate=0.05, seed=2).to_csv(path, index=False)
     return path
+
+
+def test_group_column_keeps_each_customer_on_one_side_of_every_split(tmp_path) -> None:
+    """Several transactions of one customer: --group-column keeps them out of each other's folds."""
+    from finegrain_automl.api import DataOptions, prepare_search
+    from finegrain_automl.plugins import make_registry
+    from finegrain_automl.search import SearchSettings
+
+    frame = generate_transactions(n_rows=1_500, fraud_rate=0.05, seed=2)
+    frame.insert(0, "customer", [f"c{i % 300}" for i in range(len(frame))])
+    path = tmp_path / "tx.csv"
+    frame.to_csv(path, index=False)
+    prepared = prepare_search(
+        make_registry(), task_name="fraud", settings=SearchSettings(trials=1, folds=3, repeats=1, dashboard=False),
+        data=DataOptions(path=path, options={"group_column": "customer"}),
+    )
+    assert prepared.data_options == {"group_column": "customer"}
+    assert prepared.data.info["split"] == "grouped by customer" and "customer" not in prepared.data.features
+    groups, splits = prepared.data.groups, prepared.splits
+    assert set(groups[splits.test]).isdisjoint(groups[splits.development])
+    for train, valid in splits.folds:
+        assert set(groups[train]).isdisjoint(groups[valid])
