@@ -21,11 +21,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
+from fg_automl_fraud import generator as _generator  # noqa: E402
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
@@ -34,9 +33,6 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import TunedThresholdClassifierCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-
-from fg_automl_fraud import generator as _generator  # noqa: E402
 
 TARGET_COLUMN = _generator.TARGET_COLUMN
 generate_transactions = _generator.generate_transactions

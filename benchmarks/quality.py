@@ -159,7 +159,7 @@ def run_seed(task_name: str, seed: int, args, registry, console) -> dict:
         console.print(f"[bold]{task_name}[/], seed {seed}: default search ({len(prepared.data)} rows) ...")
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            summary = run_prepared_search(prepared, registry, output=args.output or Path(tmp))
+            summary = run_prepared_search(prepared, registry, output=args.output or Path(tmp)).to_dict()
             wall = time.perf_counter() - started
             best = summary["best"]
             # The final model: summary["final"] where a search can end in an ensemble, else the refit winner.

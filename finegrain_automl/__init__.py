@@ -6,7 +6,7 @@ Heavy libraries (torch, Ray, Optuna) are imported only where they are used.
 """
 
 from finegrain_automl.config import config_number, require_config
-from finegrain_automl.data import DataSource, Dataset, check_unique_columns, column_list, plain_value
+from finegrain_automl.data import Dataset, DataSource, check_unique_columns, column_list, plain_value
 from finegrain_automl.errors import DataError, FgAutomlError, PluginError, UsageError
 from finegrain_automl.hookspecs import hookimpl
 from finegrain_automl.options import DataOption

@@ -21,14 +21,23 @@ import pandas as pd
 
 from finegrain_automl import results
 from finegrain_automl.cv import describe_cv, make_splits
-from finegrain_automl.data import DataSource, Dataset
+from finegrain_automl.data import Dataset, DataSource
 from finegrain_automl.errors import FgAutomlError, UsageError
 from finegrain_automl.options import resolve_options
 from finegrain_automl.plugins import Registry
+from finegrain_automl.record import (
+    DataRecord,
+    EnsembleCheckRecord,
+    EnsembleRecord,
+    FinalModel,
+    RunRecord,
+    TrialCounts,
+    Winner,
+)
 from finegrain_automl.search import SearchProgress, SearchSettings
-from finegrain_automl.trial import TrialPayload
 from finegrain_automl.space import Space, load_space
 from finegrain_automl.task import Task, check_space, check_space_values, starting_points
+from finegrain_automl.trial import TrialPayload
 
 __all__ = [
     "DataOptions",
@@ -78,6 +87,8 @@ class PreparedSearch:
     drop_columns: tuple[str, ...] = ()
     #: The task's data options, typed, defaults filled in (recorded with the run).
     data_options: dict[str, Any] = field(default_factory=dict)
+    #: The split strategy, in words (``"stratified by the target"``).
+    split: str = ""
     #: The task's starting points that the space can start from, tried first.
     starting_points: tuple[dict[str, Any], ...] = ()
 
@@ -233,10 +244,7 @@ def prepare_search(
         strategy=strategy,
         repeats=settings.repeats,  # None: chosen from the number of development rows
     )
-    dataset = dataclasses.replace(
-        dataset, info={**dataset.info, "split": strategy.describe(dataset.info.get("group_column", "group")),
-                       "train_only_rows": len(splits.train_only)},
-    )
+
     settings = dataclasses.replace(settings, repeats=splits.repeats)
     return PreparedSearch(
         task=task,
@@ -248,6 +256,7 @@ def prepare_search(
         settings=settings,
         drop_columns=data.drop_columns,
         data_options=options,
+        split=strategy.describe(dataset.info.get("group_column", "group")),
         starting_points=tuple(starting_points(space, task=task, limit=settings.trials)),
     )
 
@@ -258,22 +267,41 @@ def run_prepared_search(
     *,
     output: Path,
     view: ProgressView | None = None,
-) -> dict[str, Any]:
-    """Runs the search, writes the run directory, and returns the summary.
+) -> RunRecord:
+    """Runs the search, writes the run directory, and returns the run record.
 
-    The run directory is created once Ray is up, so a cluster that cannot be
-    reached leaves nothing behind.
+    The steps, in order: start Ray, open the run directory (created once Ray
+    is up, so a cluster that cannot be reached leaves nothing behind), search,
+    select the winner (and an ensemble), refit, save. Each fills its part of
+    the :class:`~finegrain_automl.record.RunRecord`.
 
     Raises:
         NoCompletedTrialError: No trial completed every fold; the run
             directory (with its leaderboard of partial trials) is kept.
+        SearchInterrupted: Ctrl-C; the completed trials are ranked and saved.
     """
     from finegrain_automl.search import ray_session
 
     output = check_output(output)
+    progress = _progress(prepared)
+    started = time.monotonic()
+    with (view(progress) if view else contextlib.nullcontext()), ray_session(prepared.settings) as session:
+        progress.dashboard_url = session.dashboard_url
+        run = _open_run(prepared, output=output, dashboard_url=session.dashboard_url)
+        rows, payload = _search(prepared, registry, run, progress=progress)
+        winner, selection = _select(prepared, run, rows)
+        refit = _refit(prepared, payload, run, rows, winner=winner, selection=selection, progress=progress)
+    _save(run, refit, started=started)
+    registry.notify("fg_automl_search_end", task_name=prepared.task.name, run_dir=run.path,
+                    summary=run.record.to_dict())
+    return run.record
+
+
+def _progress(prepared: PreparedSearch) -> SearchProgress:
+    """What the live view shows before the first trial reports."""
     info = prepared.data.info
     target = f", target {info['target']!r}" if "target" in info else ""
-    progress = SearchProgress(
+    return SearchProgress(
         total=prepared.settings.trials,
         folds=prepared.settings.total_folds,
         time_budget_s=prepared.settings.time_budget_s,
@@ -282,60 +310,52 @@ def run_prepared_search(
             f"for the final test, {describe_cv(prepared.settings.folds, prepared.settings.repeats)} on the rest"
         ),
     )
-    started = time.monotonic()
-    with (view(progress) if view else contextlib.nullcontext()), ray_session(prepared.settings) as session:
-        progress.dashboard_url = session.dashboard_url
-        run_dir, summary, refit = _search_and_refit(prepared, registry, output=output, progress=progress)
-    results.save_model(run_dir, task_name=prepared.task.name, state=refit.state)
-    summary["final"] = {"kind": "ensemble" if summary.get("ensemble") else "single",
-                        "test_f1": refit.test_metrics["f1"], "test_metrics": refit.test_metrics,
-                        "refit_seconds": refit.seconds}
-    if not summary.get("ensemble"):
-        summary["best"] |= {"test_f1": refit.test_metrics["f1"], "test_metrics": refit.test_metrics,
-                            "refit_seconds": refit.seconds}
-    _finish(run_dir, summary, started=started)
-    registry.notify("fg_automl_search_end", task_name=prepared.task.name, run_dir=run_dir, summary=summary)
-    return summary
 
 
-def _search_and_refit(
-    prepared: PreparedSearch, registry: Registry, *, output: Path, progress: SearchProgress
-) -> tuple[Path, dict[str, Any], results.RefitResult]:
-    """Inside a Ray session: trials, leaderboard, then the winner's refit."""
-    import numpy as np
+def _open_run(prepared: PreparedSearch, *, output: Path, dashboard_url: str | None) -> results.RunDirectory:
+    """Step 1: the run directory with its space, splits and the record of what is searched."""
+    task, data, splits = prepared.task, prepared.data, prepared.splits
+    run = results.RunDirectory.create(output, task.name)
+    run.write_space(prepared.space)
+    run.write_splits(splits)
+    run.record = RunRecord(
+        run_dir=str(run.path),
+        task=task.name,
+        data=DataRecord(
+            source=prepared.data_source,
+            rows=len(data),
+            test_rows=len(splits.test),
+            split=prepared.split,
+            train_only_rows=len(splits.train_only),
+            positive_label=data.positive_label,
+            drop_columns=list(prepared.drop_columns),
+            options=dict(prepared.data_options),
+            facts=dict(data.info),
+        ),
+        settings=prepared.settings.to_dict(),
+        starting_points=list(prepared.starting_points),
+        versions=_versions(),
+        leaderboard_metrics=list(task.leaderboard_metrics),
+        dashboard_url=dashboard_url,
+    )
+    run.write_record()
+    return run
+
+
+def _search(
+    prepared: PreparedSearch, registry: Registry, run: results.RunDirectory, *, progress: SearchProgress
+) -> tuple[list[dict[str, Any]], TrialPayload]:
+    """Step 2: the trials; returns the leaderboard rows (best first) and the trials' payload."""
     import ray
-    import yaml
 
-    from finegrain_automl.ensemble import select_from_files, start_prediction_store
+    from finegrain_automl.ensemble import start_prediction_store
     from finegrain_automl.search import run_search
 
     settings, task = prepared.settings, prepared.task
-    run_dir = results.new_run_dir(output, task.name)
-    (run_dir / "space.yaml").write_text(yaml.safe_dump(prepared.space.to_dict(), sort_keys=False))
-    summary: dict[str, Any] = {
-        "run_dir": str(run_dir),
-        "task": task.name,
-        "data": {
-            **prepared.data.info,
-            "source": prepared.data_source,
-            "rows": len(prepared.data),
-            "test_rows": len(prepared.splits.test),
-            "positive_label": prepared.data.positive_label,
-            "drop_columns": list(prepared.drop_columns),
-            "options": dict(prepared.data_options),
-        },
-        "settings": settings.to_dict(),
-        "starting_points": list(prepared.starting_points),
-        "versions": _versions(),
-        "leaderboard_metrics": list(task.leaderboard_metrics),
-        "dashboard_url": progress.dashboard_url,
-        "best": None,
-    }
-    results.write_json(run_dir / results.RUN_FILE, summary)
     progress.phase = "searching"
     progress.started = time.monotonic()
-    registry.notify("fg_automl_search_start", task_name=task.name, run_dir=run_dir, settings=settings.to_dict())
-    store = start_prediction_store(run_dir / results.PREDICTIONS_DIR) if settings.ensemble > 0 else None
+    registry.notify("fg_automl_search_start", task_name=task.name, run_dir=run.path, settings=settings.to_dict())
+    store = start_prediction_store(run.predictions) if settings.ensemble > 0 else None
     payload = dataclasses.replace(make_payload(prepared), predictions=store)
     try:
         records = run_search(
@@ -343,79 +363,126 @@ def _search_and_refit(
             define_by_run=prepared.space.define_by_run(),
             starting_points=prepared.starting_points,
             settings=settings,
-            run_dir=run_dir,
+            run_dir=run.path,
             progress=progress,
             on_result=lambda trial: registry.notify(
-                "fg_automl_trial_result", task_name=task.name, run_dir=run_dir, trial=trial
+                "fg_automl_trial_result", task_name=task.name, run_dir=run.path, trial=trial
             ),
         )
     except KeyboardInterrupt:
-        if store is not None:
-            ray.kill(store)
-        rows = _tally(run_dir, summary, list(progress.records.values()))
-        summary["interrupted"] = True
-        _finish(run_dir, summary, started=progress.started)
+        rows = _tally(run, list(progress.records.values()))
+        run.record.interrupted = True
+        run.finish(started=progress.started)
         raise SearchInterrupted(
             f"Interrupted: {len(rows)} trials that completed every fold are ranked in "
-            f"{run_dir / 'leaderboard.csv'}; no model was refit. Run the search again for a model."
+            f"{run.path / 'leaderboard.csv'}; no model was refit. Run the search again for a model."
         ) from None
-    rows = _tally(run_dir, summary, records)
+    finally:
+        if store is not None:
+            ray.kill(store)
+    rows = _tally(run, records)
     if not rows:
-        _finish(run_dir, summary, started=progress.started)
-        counts = summary["trials"]
+        run.finish(started=progress.started)
+        counts, errors = run.record.trials, run.record.errors
         cause = (
-            f" First error: {summary['errors'][0]}" if counts["failed"] == counts["total"] and summary["errors"]
+            f" First error: {errors[0]}" if counts.failed == counts.total and errors
             else " Raise --time-budget, or lower --folds or --repeats."
         )
         passes = f" of {describe_cv(settings.folds, settings.repeats)}" if (settings.repeats or 1) > 1 else ""
         raise NoCompletedTrialError(
-            f"No trial completed all {settings.total_folds} folds{passes} ({counts['pruned']} pruned, {counts['failed']} failed); "
-            f"partial results are in {run_dir}.{cause}"
+            f"No trial completed all {settings.total_folds} folds{passes} ({counts.pruned} pruned, "
+            f"{counts.failed} failed); partial results are in {run.path}.{cause}"
         )
+    return rows, payload
+
+
+def _select(
+    prepared: PreparedSearch, run: results.RunDirectory, rows: list[dict[str, Any]]
+) -> tuple[dict[str, Any], Any]:
+    """Step 3: the winner by the selection rule, and the ensemble to refit (or None)."""
+    import numpy as np
+
+    from finegrain_automl.ensemble import select_from_files
+
+    settings = prepared.settings
     complexity = {name: family.complexity for name, family in prepared.families.items()}
-    winner, selection = results.select_winner(rows, rule=settings.select, complexity=complexity)
-    summary["best"] = {k: winner[k] for k in ("trial_id", "rank", "config", "cv_f1_mean", "cv_f1_std", "cv_metrics")}
-    summary["best"]["selection"] = selection
-    if winner["rank"] > len(summary["leaderboard"]):  # shown after the top 10, marked as refit
-        summary["leaderboard"] = [*summary["leaderboard"], winner]
-    if store is not None:
-        ray.kill(store)
+    winner, how = results.select_winner(rows, rule=settings.select, complexity=complexity)
+    run.record.best = Winner(
+        **{k: winner[k] for k in ("trial_id", "rank", "config", "cv_f1_mean", "cv_f1_std", "cv_metrics")},
+        selection=how,
+    )
+    if winner["rank"] > len(run.record.leaderboard):  # shown after the top 10, marked as refit
+        run.record.leaderboard.append(winner)
+    if settings.ensemble == 0:
+        return winner, None
+    selection = select_from_files(  # None when no trial kept predictions (models without class probabilities)
+        prepared.task, prepared.data, np.sort(prepared.splits.development), run.predictions,
+        trial_ids=[row["trial_id"] for row in rows], limit=settings.ensemble, check=settings.ensemble_check,
+    )
+    if selection is None:
+        return winner, None
+    if settings.ensemble_check:
+        run.record.ensemble_check = _check_record(selection)
+        if not selection.kept:
+            return winner, None
+    return winner, selection
+
+
+def _refit(
+    prepared: PreparedSearch,
+    payload: TrialPayload,
+    run: results.RunDirectory,
+    rows: list[dict[str, Any]],
+    *,
+    winner: dict[str, Any],
+    selection: Any,
+    progress: SearchProgress,
+) -> results.RefitResult:
+    """Step 4: the ensemble's members, or the winner, refit on every development row and tested once."""
+    import ray
+
+    settings, splits = prepared.settings, prepared.splits
     resources = {"num_cpus": settings.cpus_per_trial, "num_gpus": settings.gpus_per_trial}
-    selection = None
-    if settings.ensemble > 0:  # None when no trial kept predictions (models without class probabilities)
-        selection = select_from_files(
-            task, prepared.data, np.sort(prepared.splits.development), run_dir / results.PREDICTIONS_DIR,
-            trial_ids=[row["trial_id"] for row in rows], limit=settings.ensemble, check=settings.ensemble_check,
-        )
-    if selection is not None and settings.ensemble_check:
-        summary["ensemble_check"] = _check_summary(selection)
-    if selection is not None and (selection.kept or not settings.ensemble_check):
+    if selection is not None:
         n = len(selection.trial_ids)
         progress.phase = f"refitting the ensemble's {n} member{'s' * (n > 1)} on all development rows"
-        refit, summary["ensemble"] = results.refit_ensemble(
-            payload, selection, rows, development=prepared.splits.development, test=prepared.splits.test,
+        refit, ensemble = results.refit_ensemble(
+            payload, selection, rows, development=splits.development, test=splits.test,
             remote=ray.remote(**resources)(results.refit_member),
         )
-        return run_dir, summary, refit
+        run.record.ensemble = EnsembleRecord(**ensemble)
+        return refit
     progress.phase = "refitting the winner on all development rows"
-    refit = ray.get(
+    return ray.get(
         ray.remote(**resources)(results.refit).remote(
-            payload, winner["config"], development=prepared.splits.development, test=prepared.splits.test
+            payload, winner["config"], development=splits.development, test=splits.test
         )
     )
-    return run_dir, summary, refit
 
 
-def _check_summary(selection: Any) -> dict[str, Any]:
+def _save(run: results.RunDirectory, refit: results.RefitResult, *, started: float) -> None:
+    """Step 5: the final model, the record of its test scores, the report."""
+    run.save_model(refit.state)
+    metrics = refit.test_metrics
+    kind = "ensemble" if run.record.ensemble is not None else "single"
+    run.record.final = FinalModel(kind=kind, test_f1=metrics["f1"], test_metrics=metrics,
+                                  refit_seconds=refit.seconds)
+    if kind == "single":
+        best = run.record.best
+        best.test_f1, best.test_metrics, best.refit_seconds = metrics["f1"], metrics, refit.seconds
+    run.finish(started=started)
+
+
+def _check_record(selection: Any) -> EnsembleCheckRecord:
     """What the run record says about the ensemble's check, kept or not."""
     check = selection.check
-    return {
-        "kept": selection.kept,
-        "members": len(selection.trial_ids),
-        "ensemble_f1": check.ensemble_f1 if check else None,
-        "single_f1": check.single_f1 if check else None,
-        "folds": check.folds if check else None,
-    }
+    return EnsembleCheckRecord(
+        kept=selection.kept,
+        members=len(selection.trial_ids),
+        ensemble_f1=check.ensemble_f1 if check else None,
+        single_f1=check.single_f1 if check else None,
+        folds=check.folds if check else None,
+    )
 
 
 def _versions() -> dict[str, str]:
@@ -433,26 +500,19 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _tally(run_dir: Path, summary: dict[str, Any], records: list[Any]) -> list[dict[str, Any]]:
+def _tally(run: results.RunDirectory, records: list[Any]) -> list[dict[str, Any]]:
     """Ranks the finished trials, writes the leaderboard, and counts outcomes."""
     rows = results.leaderboard_rows(records)
-    results.write_leaderboard(run_dir, rows)
-    summary["trials"] = {
-        "total": len(records),
-        "completed": sum(r.status == "completed" for r in records),
-        "pruned": sum(r.status == "pruned" for r in records),
-        "failed": sum(r.status == "failed" for r in records),
-    }
-    summary["errors"] = sorted({r.error for r in records if r.error})[:5]
-    summary["leaderboard"] = rows[:10]
+    run.write_leaderboard(rows)
+    run.record.trials = TrialCounts(
+        total=len(records),
+        completed=sum(r.status == "completed" for r in records),
+        pruned=sum(r.status == "pruned" for r in records),
+        failed=sum(r.status == "failed" for r in records),
+    )
+    run.record.errors = sorted({r.error for r in records if r.error})[:5]
+    run.record.leaderboard = rows[:10]
     return rows
-
-
-def _finish(run_dir: Path, summary: dict[str, Any], *, started: float) -> None:
-    """Writes the summary into ``run.json`` and the report."""
-    summary["elapsed_s"] = time.monotonic() - started
-    results.write_json(run_dir / results.RUN_FILE, {k: v for k, v in summary.items() if k != "leaderboard"})
-    results.write_report(run_dir, summary, summary.get("leaderboard", []))
 
 
 def predict(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
@@ -178,11 +178,11 @@ def search(
             space_path=space,
             other_options=own_options,
         )
-    summary = run_prepared_search(prepared, registry, output=output, view=_live_view)
-    if as_json:
+    summary = run_prepared_search(prepared, registry, output=output, view=_live_view).to_dict()
+    if as_json:  # the run record, as run.json holds it
         from finegrain_automl.results import jsonable
 
-        print(json.dumps(jsonable({k: v for k, v in summary.items() if k != "leaderboard"})))
+        print(json.dumps(jsonable(summary)))
         return
     _print_summary(summary)
 

@@ -258,7 +258,8 @@ def check_selection(
         singles = {t: _f1_and_decision(task, fit_rows, candidates[t][fit]) for t in ids}
         best = max(ids, key=lambda t: singles[t][0])  # the first of equals
         counts = greedy_selection(
-            [candidates[t][fit] for t in ids], lambda p: _f1_and_decision(task, fit_rows, p)[0], rounds=rounds
+            [candidates[t][fit] for t in ids], lambda p, rows=fit_rows: _f1_and_decision(task, rows, p)[0],
+            rounds=rounds,
         )
         averaged = sum(c * candidates[t] for t, c in zip(ids, counts, strict=True)) / sum(counts)
         for name, probabilities, decision in (

@@ -101,5 +101,7 @@ def fg_automl_search_end(task_name: str, run_dir: Path, summary: Mapping[str, An
     Args:
         task_name: The task searched.
         run_dir: The run directory.
-        summary: The same object ``fg-automl search --json`` prints.
+        summary: The run record's JSON form
+            (:meth:`~finegrain_automl.record.RunRecord.to_dict`): what
+            ``fg-automl search --json`` prints and ``run.json`` holds.
     """

@@ -3,8 +3,9 @@
 One folder per search under ``fg-runs/`` holds everything needed to
 understand or repeat it::
 
-    run.json          task, settings, data source, target, summary
+    run.json          the run record (finegrain_automl.record.RunRecord, schema-versioned)
     space.yaml        the space that was searched
+    splits.json       the row positions of the test split and of every fold's validation part
     study.db          the Optuna study (SQLite)
     tune/             Ray Tune's experiment directory
     leaderboard.csv   completed trials ranked by mean CV F1 (also .json)
@@ -31,6 +32,7 @@ import numpy as np
 
 from finegrain_automl.cv import describe_cv
 from finegrain_automl.errors import UsageError
+from finegrain_automl.record import SCHEMA, RunRecord
 from finegrain_automl.search import TrialRecord
 from finegrain_automl.task import MODEL_KEY, FittedModel, ModelFamily, Task
 from finegrain_automl.trial import TrialPayload
@@ -38,6 +40,8 @@ from finegrain_automl.trial import TrialPayload
 __all__ = [
     "MODEL_FILE",
     "RUN_FILE",
+    "SPLITS_FILE",
+    "RunDirectory",
     "SELECTION_RULES",
     "RefitResult",
     "leaderboard_rows",
@@ -59,7 +63,75 @@ RUN_FILE = "run.json"
 MODEL_FILE = "model.pt"
 #: Folder of the trials' out-of-fold predictions (:class:`~finegrain_automl.ensemble.PredictionFiles`).
 PREDICTIONS_DIR = "predictions"
+SPLITS_FILE = "splits.json"
+SPLITS_FORMAT = "finegrain_automl.splits/1"
 MODEL_FORMAT = 1
+
+
+class RunDirectory:
+    """One search's folder and its run record; it writes every file atomically.
+
+    Args:
+        path: The folder (made by :meth:`create`).
+        record: The run record, filled in as the search's steps go.
+    """
+
+    def __init__(self, path: Path, record: RunRecord | None = None) -> None:
+        self.path = path
+        self.record = record
+
+    @classmethod
+    def create(cls, output: Path, task_name: str) -> RunDirectory:
+        """A new, empty ``output/<task>-<timestamp>`` folder."""
+        return cls(new_run_dir(output, task_name))
+
+    @property
+    def predictions(self) -> Path:
+        """Folder of the trials' out-of-fold predictions."""
+        return self.path / PREDICTIONS_DIR
+
+    def write_space(self, space: Any) -> None:
+        """``space.yaml``: the space that was searched."""
+        import yaml
+
+        with _atomic(self.path / "space.yaml") as tmp:
+            tmp.write_text(yaml.safe_dump(space.to_dict(), sort_keys=False))
+
+    def write_splits(self, splits: Any) -> None:
+        """``splits.json``: which rows (0-based positions in the data as read,
+        header excluded) formed the test split, each fold's validation part and
+        the rows only ever trained on, so that a user can score their own
+        baseline on the same rows. A fold trains on the other development rows."""
+        n = splits.n_folds
+        write_json(self.path / SPLITS_FILE, {
+            "format": SPLITS_FORMAT,
+            "test": splits.test.tolist(),
+            "development": splits.development.tolist(),
+            "train_only": splits.train_only.tolist(),
+            "folds": [
+                {"pass": i // n, "fold": i % n, "validation": valid.tolist()}
+                for i, (_, valid) in enumerate(splits.folds)
+            ],
+        })
+
+    def write_leaderboard(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """``leaderboard.csv`` and ``.json``."""
+        write_leaderboard(self.path, rows)
+
+    def write_record(self) -> None:
+        """``run.json``: the record as it stands."""
+        write_json(self.path / RUN_FILE, self.record.to_dict())
+
+    def finish(self, *, started: float) -> None:
+        """Stamps the elapsed time; writes ``run.json`` and ``report.md``."""
+        self.record.elapsed_s = time.monotonic() - started
+        self.write_record()
+        summary = self.record.to_dict()
+        write_report(self.path, summary, summary.get("leaderboard", []))
+
+    def save_model(self, state: Mapping[str, Any]) -> Path:
+        """``model.pt``: the final model, checked to load with ``weights_only=True``."""
+        return save_model(self.path, task_name=self.record.task, state=state)
 
 
 def new_run_dir(output: Path, task_name: str) -> Path:
@@ -337,9 +409,16 @@ def read_run(run_dir: Path) -> dict[str, Any]:
             "Run the search again."
         )
     try:
-        return json.loads(run_file.read_text())
+        run = json.loads(run_file.read_text())
     except (OSError, ValueError) as exc:
         raise UsageError(f"{run_file} cannot be read ({exc}); re-run the search.") from None
+    schema = run.get("schema", SCHEMA)  # runs written before the schema existed carry none; they still load
+    if schema != SCHEMA:
+        raise UsageError(
+            f"{run_dir} was written by another version of finegrain-automl (run record {schema!r}, this version "
+            f"reads {SCHEMA!r}). Predict with that version, or run the search again with this one."
+        )
+    return run
 
 
 def load_fitted_model(
@@ -418,6 +497,8 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], rows: Sequence[Mappi
         f"{summary['data']['test_rows']} held out for the final test)",
         f"- Protocol: F1 by {describe_cv(summary['settings']['folds'], summary['settings'].get('repeats'))}, seed "
         f"{summary['settings']['seed']}; Optuna TPE searcher, ASHA scheduler (Ray Tune)",
+        f"- Splits: {summary['data'].get('split') or 'by rows'}; the rows of the test split and of every fold "
+        f"are in `{SPLITS_FILE}`",
         f"- Trials: {trials['completed']} completed, {trials['pruned']} pruned, "
         f"{trials['failed']} failed in {summary['elapsed_s']:.0f} s",
         "",

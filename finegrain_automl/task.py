@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import pytorch_lightning as pl
 
     from finegrain_automl.cv import SplitStrategy
-    from finegrain_automl.data import DataSource, Dataset
+    from finegrain_automl.data import Dataset, DataSource
     from finegrain_automl.options import DataOption
     from finegrain_automl.space import Space
 

@@ -11,10 +11,17 @@ import pandas as pd
 import pytest
 import torch
 
-from finegrain_automl import hookimpl
-from finegrain_automl.api import DataOptions, NoCompletedTrialError, predict, prepare_search, run_prepared_search
+from finegrain_automl import UsageError, hookimpl
+from finegrain_automl.api import (
+    DataOptions,
+    NoCompletedTrialError,
+    predict,
+    prepare_search,
+    run_prepared_search,
+)
 from finegrain_automl.plugins import make_registry
-from finegrain_automl.results import MODEL_FILE, select_winner
+from finegrain_automl.record import validate as validate_record
+from finegrain_automl.results import MODEL_FILE, jsonable, select_winner
 from finegrain_automl.search import SearchSettings
 from finegrain_automl.task import ModelFamily
 from finegrain_automl.testing import ToyTask, make_toy_data
@@ -67,7 +74,7 @@ def test_tiny_search_ranks_refits_saves_and_predicts(tmp_path: Path) -> None:
     settings = SearchSettings(trials=3, folds=2, repeats=2, time_budget_s=300, concurrency=2, dashboard=False)
     prepared = prepare_search(registry, task_name="toy", settings=settings, data=DataOptions())
     assert len(prepared.splits.folds) == 4  # 2 folds, 2 passes
-    summary = run_prepared_search(prepared, registry, output=tmp_path / "runs")
+    summary = run_prepared_search(prepared, registry, output=tmp_path / "runs").to_dict()
 
     run_dir = Path(summary["run_dir"])
     assert run_dir.parent == (tmp_path / "runs").resolve()
@@ -102,8 +109,19 @@ def test_tiny_search_ranks_refits_saves_and_predicts(tmp_path: Path) -> None:
     # Trials ASHA stopped before their last fold are PRUNED, not COMPLETE with a partial score.
     assert states.count(optuna.trial.TrialState.COMPLETE) == trials["completed"]
     assert states.count(optuna.trial.TrialState.PRUNED) == trials["pruned"]
-    for name in ("run.json", "space.yaml", "leaderboard.json", "report.md", "tune"):
+    for name in ("run.json", "space.yaml", "splits.json", "leaderboard.json", "report.md", "tune"):
         assert (run_dir / name).exists(), name
+    # run.json is the returned record, and matches the published schema.
+    saved_record = json.loads((run_dir / "run.json").read_text())
+    validate_record(saved_record)
+    assert saved_record == json.loads(json.dumps(jsonable(summary)))
+    assert summary["data"]["split"] == "stratified by the target"
+    # splits.json names the rows of the test split and of every fold, as the search used them.
+    recorded = json.loads((run_dir / "splits.json").read_text())
+    assert recorded["test"] == prepared.splits.test.tolist()
+    assert [(f["pass"], f["fold"]) for f in recorded["folds"]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    for fold, (_, valid) in zip(recorded["folds"], prepared.splits.folds, strict=True):
+        assert fold["validation"] == valid.tolist()
 
     # The model loads without unpickling code, and predict applies it to new rows.
     saved = torch.load(run_dir / MODEL_FILE, weights_only=True)
@@ -114,6 +132,19 @@ def test_tiny_search_ranks_refits_saves_and_predicts(tmp_path: Path) -> None:
     assert len(predictions) == 25
     assert predictions["probability"].between(0, 1).all()
     assert set(predictions["label"]) <= {0, 1}
+
+    # A run directory written before the run record had a schema still predicts;
+    # one from another schema version is a clear error.
+    import shutil
+
+    old = shutil.copytree(run_dir, tmp_path / "old-run")
+    legacy = {k: v for k, v in saved_record.items() if k not in ("schema", "leaderboard")}
+    legacy["data"] = {k: v for k, v in legacy["data"].items() if k not in ("split", "train_only_rows")}
+    (old / "run.json").write_text(json.dumps(legacy))
+    assert len(predict(registry, run_dir=old, data_path=tmp_path / "new.csv")) == 25
+    (old / "run.json").write_text(json.dumps({**legacy, "schema": "finegrain_automl.run/9"}))
+    with pytest.raises(UsageError, match="another version of finegrain-automl.*run the search again"):
+        predict(registry, run_dir=old, data_path=tmp_path / "new.csv")
 
     # Predicting the held-out test rows from a file reproduces the reported test F1.
     test_rows = prepared.data.take(prepared.splits.test)

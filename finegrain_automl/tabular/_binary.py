@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from finegrain_automl.data import Dataset, plain_value
-from finegrain_automl.errors import UsageError
 from finegrain_automl.tabular._config import BinaryTrainingConfig
 from finegrain_automl.tabular._metrics import DEFAULT_THRESHOLD, best_f1_threshold
 from finegrain_automl.tabular._models import TabularSpec

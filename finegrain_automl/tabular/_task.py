@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from finegrain_automl.data import DataSource, Dataset
+from finegrain_automl.data import Dataset, DataSource
 from finegrain_automl.options import DataOption
 from finegrain_automl.tabular._config import TABULAR_HYPERPARAMETERS
 from finegrain_automl.tabular._io import GROUP_COLUMN_OPTION, read_table

@@ -16,7 +16,7 @@ import pandas as pd
 import pytorch_lightning as pl
 import torch
 
-from finegrain_automl.data import DataSource, Dataset
+from finegrain_automl.data import Dataset, DataSource
 from finegrain_automl.errors import DataError
 from finegrain_automl.options import DataOption
 from finegrain_automl.space import Space

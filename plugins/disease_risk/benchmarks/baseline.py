@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from fg_automl_disease_risk import DEFAULT_SOURCE, DiseaseRiskTask
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, f1_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, TunedThresholdClassifierCV
@@ -35,7 +36,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from finegrain_automl.cv import make_splits
-from fg_automl_disease_risk import DEFAULT_SOURCE, DiseaseRiskTask
 
 #: Folds and test share of the default search (``fg-automl search`` defaults).
 FOLDS, TEST_FRACTION = 5, 0.2

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fg_automl_disease_risk import breast_cancer_frame
 from typer.testing import CliRunner
 
 from finegrain_automl.cli import app
-from fg_automl_disease_risk import breast_cancer_frame
 
 runner = CliRunner()
 

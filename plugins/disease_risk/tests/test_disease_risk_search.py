@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fg_automl_disease_risk import breast_cancer_frame
 from typer.testing import CliRunner
 
 from finegrain_automl.cli import app
-from fg_automl_disease_risk import breast_cancer_frame
+from finegrain_automl.record import validate as validate_record
 
 pytestmark = pytest.mark.ray
 runner = CliRunner()
@@ -24,6 +25,7 @@ def test_tiny_search_on_the_built_in_data_then_predict(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
+    validate_record(summary)  # the published run-record schema
     assert summary["task"] == "disease_risk"
     assert summary["leaderboard_metrics"] == ["auroc", "brier"]
     assert summary["data"]["rows"] == 569 and summary["data"]["test_rows"] == 114

@@ -8,12 +8,12 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from fg_automl_disease_risk import DiseaseRiskTask, breast_cancer_frame
 from sklearn.metrics import brier_score_loss, f1_score, roc_auc_score
 
-from finegrain_automl import DataSource, Dataset, FitContext
+from finegrain_automl import Dataset, DataSource, FitContext
 from finegrain_automl.plugins import make_registry
 from finegrain_automl.space import branch_params
-from fg_automl_disease_risk import DiseaseRiskTask, breast_cancer_frame
 
 
 @pytest.fixture(scope="module")

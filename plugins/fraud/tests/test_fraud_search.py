@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fg_automl_fraud.generator import generate_transactions
 from typer.testing import CliRunner
 
 from finegrain_automl.cli import app
-from fg_automl_fraud.generator import generate_transactions
+from finegrain_automl.record import validate as validate_record
 
 pytestmark = pytest.mark.ray
 runner = CliRunner()
@@ -48,6 +49,7 @@ def test_tiny_fraud_search_then_predict(transactions: Path, tmp_path: Path) -> N
                      "--no-ensemble-check")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
+    validate_record(summary)  # the published run-record schema
     assert summary["task"] == "fraud" and "ensemble_check" not in summary
     assert {"completed", "pruned", "failed"} <= set(summary["trials"])
     assert summary["trials"]["completed"] >= 1
@@ -111,6 +113,7 @@ def test_search_joins_an_existing_ray_instance_with_address(transactions: Path, 
                          "--address", address, "--ensemble", "0")
         assert result.exit_code == 0, result.output
         summary = json.loads(result.stdout.strip().splitlines()[-1])
+        validate_record(summary)  # the published run-record schema
         assert summary["settings"]["address"] == address
         # --ensemble 0: one trial is refit and saved, and no predictions are kept.
         assert summary["final"]["kind"] == "single" and "ensemble" not in summary

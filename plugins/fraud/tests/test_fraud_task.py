@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from fg_automl_fraud import FraudTask
+from fg_automl_fraud.generator import generate_transactions
 from sklearn.metrics import f1_score
 
 from finegrain_automl import DataSource, FitContext
 from finegrain_automl.plugins import make_registry
-from fg_automl_fraud import FraudTask
-from fg_automl_fraud.generator import generate_transactions
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-
 from fg_automl_fraud import generator as gen
-
 
 NUMERIC_COLUMNS = [c for c in gen.FEATURE_COLUMNS if c not in ("merchant_category", "channel", "country")]
 INT_COLUMNS = ["hour", "day_of_week", "new_merchant", "txn_count_1h", "txn_count_24h", "card_age_days"]

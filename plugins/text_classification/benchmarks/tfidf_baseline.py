@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from fg_automl_text import TEXT_FEATURE, TextTask
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
@@ -24,7 +25,6 @@ from sklearn.pipeline import make_pipeline
 
 from finegrain_automl import DataSource
 from finegrain_automl.cv import make_splits
-from fg_automl_text import TEXT_FEATURE, TextTask
 
 VECTORIZERS = {
     "word 1-2 grams": dict(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, lowercase=True),

@@ -17,18 +17,6 @@ from typing import Any
 
 import pandas as pd
 
-from finegrain_automl import (
-    DataOption,
-    DataSource,
-    Dataset,
-    FitContext,
-    FittedModel,
-    ModelFamily,
-    Space,
-    Task,
-    hookimpl,
-)
-from finegrain_automl.space import load_space
 from fg_automl_text._config import TEXT_HYPERPARAMETERS
 from fg_automl_text._data import (
     DEFAULT_TARGET,
@@ -39,6 +27,18 @@ from fg_automl_text._data import (
     read_text_file,
 )
 from fg_automl_text._models import TEXT_FAMILIES, TextSpec
+from finegrain_automl import (
+    DataOption,
+    Dataset,
+    DataSource,
+    FitContext,
+    FittedModel,
+    ModelFamily,
+    Space,
+    Task,
+    hookimpl,
+)
+from finegrain_automl.space import load_space
 
 __all__ = [
     "DEFAULT_TARGET",

@@ -11,12 +11,12 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
-from finegrain_automl import DataError, Dataset, FitContext, FittedModel, ModelFamily, saved_family
+from fg_automl_text._config import TextTrainingConfig
 from fg_automl_text._data import TEXT_FEATURE
 from fg_automl_text._models import TextSpec
 from fg_automl_text._tokenizer import PAD_ID, encode_texts, train_tokenizer
-from fg_automl_text._config import TextTrainingConfig
 from fg_automl_text._training import TokenBatches, predict_probabilities
+from finegrain_automl import DataError, Dataset, FitContext, FittedModel, ModelFamily, saved_family
 
 __all__ = [
     "TextClassifier",

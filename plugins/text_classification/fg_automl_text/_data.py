@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from finegrain_automl import DataError, DataSource, Dataset, check_unique_columns, column_list, plain_value
+from finegrain_automl import DataError, Dataset, DataSource, check_unique_columns, column_list, plain_value
 
 __all__ = [
     "DEFAULT_TARGET",

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from finegrain_automl.training import adamw_warmup_cosine
 from fg_automl_text._config import TextTrainingConfig
+from finegrain_automl.training import adamw_warmup_cosine
 
 __all__ = ["TextClassifierModule"]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from fg_automl_text import TEXT_FEATURE, TextTask
 
 from finegrain_automl import DataError, DataSource
 from finegrain_automl.plugins import make_registry
-from fg_automl_text import TEXT_FEATURE, TextTask
 
 
 def test_text_is_discovered_through_its_entry_point() -> None:

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 import pytorch_lightning as pl
 import torch
+from fg_automl_text import TEXT_FAMILIES, TEXT_FEATURE, TextSpec, TextTask
+from fg_automl_text._tokenizer import CLS_ID, UNK_ID, train_tokenizer
 from sklearn.metrics import f1_score
 
 from finegrain_automl import Dataset, FitContext, SpaceError
 from finegrain_automl.space import branch_params
-from fg_automl_text import TEXT_FAMILIES, TEXT_FEATURE, TextSpec, TextTask
-from fg_automl_text._tokenizer import CLS_ID, UNK_ID, train_tokenizer
 
 FAMILIES = ("bag", "cnn", "rnn", "transformer")
 

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from finegrain_automl.cli import app
+from finegrain_automl.record import validate as validate_record
 
 pytestmark = pytest.mark.ray
 runner = CliRunner()
@@ -51,6 +52,7 @@ def test_tiny_text_search_then_predict(tmp_path: Path, small_sms: pd.DataFrame) 
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
+    validate_record(summary)  # the published run-record schema
     assert summary["task"] == "text"
     assert summary["data"]["classes"] == ["ham", "spam"] and summary["data"]["rows"] == 300
     assert summary["data"]["text_column"] == "message" and summary["data"]["target"] == "kind"
