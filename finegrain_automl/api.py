@@ -34,7 +34,7 @@ from finegrain_automl.record import (
     TrialCounts,
     Winner,
 )
-from finegrain_automl.search import SearchProgress, SearchSettings
+from finegrain_automl.search import SearchProgress, SearchSettings, schedulers, searchers
 from finegrain_automl.space import Space, load_space
 from finegrain_automl.task import Task, check_space, check_space_values, starting_points
 from finegrain_automl.trial import TrialPayload
@@ -130,6 +130,15 @@ def _validate_settings(settings: SearchSettings) -> None:
         (
             settings.ensemble >= 0,
             f"--ensemble cannot be negative, got {settings.ensemble}. Use 0 for a single model, or e.g. 5.",
+        ),
+        (
+            settings.searcher in searchers.available(),
+            f"--searcher {settings.searcher!r} is not a searcher. Use one of: {', '.join(searchers.available())}.",
+        ),
+        (
+            settings.scheduler in schedulers.available(),
+            f"--scheduler {settings.scheduler!r} is not a scheduler. Use one of: "
+            f"{', '.join(schedulers.available())}.",
         ),
         (
             settings.select in results.SELECTION_RULES,

@@ -107,8 +107,14 @@ def search(
     concurrency: Annotated[int | None, typer.Option(help="Trials at once; default: as many as resources allow.")] = None,
     max_epochs: Annotated[int | None, typer.Option(help="Cap on training epochs (quick runs).")] = None,
     early_stopping: Annotated[
-        bool, typer.Option(help="Let ASHA stop trials that trail their peers after a fold.")
+        bool, typer.Option(help="Let the scheduler stop trials that trail their peers (off: --scheduler fifo).")
     ] = True,
+    searcher: Annotated[
+        str, typer.Option(help="Optuna sampler: tpe, random, cmaes or gp (seeded).")
+    ] = "tpe",
+    scheduler: Annotated[
+        str, typer.Option(help="Ray Tune scheduler on folds: asha, hyperband, median or fifo (no early stopping).")
+    ] = "asha",
     select: Annotated[
         str,
         typer.Option(
@@ -158,6 +164,8 @@ def search(
         dashboard=dashboard,
         max_epochs=max_epochs,
         early_stopping=early_stopping,
+        searcher=searcher,
+        scheduler=scheduler,
         select=select,
         ensemble=ensemble,
         ensemble_check=ensemble_check,

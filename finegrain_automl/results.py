@@ -33,7 +33,7 @@ import numpy as np
 from finegrain_automl.cv import describe_cv
 from finegrain_automl.errors import UsageError
 from finegrain_automl.record import SCHEMA, RunRecord
-from finegrain_automl.search import TrialRecord
+from finegrain_automl.search import TrialRecord, schedulers, searchers
 from finegrain_automl.task import MODEL_KEY, FittedModel, ModelFamily, Task
 from finegrain_automl.trial import TrialPayload
 
@@ -485,6 +485,15 @@ def _ensemble_lines(ensemble: Mapping[str, Any] | None) -> list[str]:
     return [*lines, "", f"- Decision rule: `{json.dumps(jsonable(ensemble['decision']))}`", f"- Test metrics: {metrics}"]
 
 
+def _described(package: Any, settings: Mapping[str, Any], key: str, default: str) -> str:
+    """``tpe (Optuna TPE ...)`` for the report; runs from before the choice existed used the default."""
+    name = settings.get(key, default)
+    if key == "scheduler" and settings.get("early_stopping") is False:
+        name = "fifo"
+    module = package.available().get(name)
+    return f"{name} ({module.DESCRIPTION})" if module else name
+
+
 def write_report(run_dir: Path, summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> None:
     """Writes ``report.md``: what was searched, how, the top 10 and the winner."""
     best = summary.get("best") or {}
@@ -496,7 +505,8 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], rows: Sequence[Mappi
         f"- Data: {summary['data']['source']} ({summary['data']['rows']} rows; "
         f"{summary['data']['test_rows']} held out for the final test)",
         f"- Protocol: F1 by {describe_cv(summary['settings']['folds'], summary['settings'].get('repeats'))}, seed "
-        f"{summary['settings']['seed']}; Optuna TPE searcher, ASHA scheduler (Ray Tune)",
+        f"{summary['settings']['seed']}; searcher: {_described(searchers, summary['settings'], 'searcher', 'tpe')}; "
+        f"scheduler: {_described(schedulers, summary['settings'], 'scheduler', 'asha')}",
         f"- Splits: {summary['data'].get('split') or 'by rows'}; the rows of the test split and of every fold "
         f"are in `{SPLITS_FILE}`",
         f"- Trials: {trials['completed']} completed, {trials['pruned']} pruned, "

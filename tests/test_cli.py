@@ -161,6 +161,14 @@ def test_bad_option_value(output: Path) -> None:
     _assert_clean_failure(
         _search(output, "--task", "fraud", "--ensemble", "-1"), output, "--ensemble cannot be negative", "Use 0"
     )
+    _assert_clean_failure(
+        _search(output, "--task", "fraud", "--searcher", "bayes"), output, "--searcher 'bayes' is not a searcher",
+        "cmaes, gp, random, tpe",
+    )
+    _assert_clean_failure(
+        _search(output, "--task", "fraud", "--scheduler", "pbt"), output, "--scheduler 'pbt' is not a scheduler",
+        "asha, fifo, hyperband, median",
+    )
 
 
 def test_drop_or_target_without_data(output: Path) -> None:

@@ -190,3 +190,18 @@ def test_search_where_every_trial_fails_keeps_the_run_directory(tmp_path: Path) 
     (run_dir,) = tmp_path.iterdir()
     assert (run_dir / "leaderboard.csv").exists() and (run_dir / "run.json").exists()
     assert not (run_dir / MODEL_FILE).exists()
+
+
+@pytest.mark.parametrize(("searcher", "scheduler"), [("random", "hyperband"), ("gp", "median")])
+def test_other_searchers_and_schedulers_run_and_are_recorded(tmp_path: Path, searcher: str, scheduler: str) -> None:
+    registry = make_registry(plugins=[("toy", _ToyPlugin())], autoload=False)
+    settings = SearchSettings(trials=3, folds=2, repeats=1, time_budget_s=300, concurrency=2, dashboard=False,
+                              searcher=searcher, scheduler=scheduler, ensemble=0)
+    prepared = prepare_search(registry, task_name="toy", settings=settings, data=DataOptions())
+    summary = run_prepared_search(prepared, registry, output=tmp_path / "runs").to_dict()
+    assert summary["settings"]["searcher"] == searcher and summary["settings"]["scheduler"] == scheduler
+    assert summary["trials"]["total"] == 3 and summary["trials"]["completed"] >= 1
+    report = (Path(summary["run_dir"]) / "report.md").read_text()
+    assert f"searcher: {searcher} (" in report and f"scheduler: {scheduler} (" in report
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{Path(summary['run_dir']) / 'study.db'}")
+    assert len(study.trials) == 3

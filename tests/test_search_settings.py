@@ -56,3 +56,33 @@ def test_the_tasks_starting_points_are_prepared_in_space_order(registry) -> None
         registry, task_name="toy", settings=SearchSettings(trials=1, repeats=1), data=DataOptions()
     )
     assert prepared.starting_points == ({"lr": 0.05, "model": "mlp", "model.mlp.hidden": 8},)
+
+
+def test_searchers_and_schedulers_are_one_module_each_and_seeded() -> None:
+    import optuna
+
+    from finegrain_automl.search import schedulers, searchers
+
+    assert list(searchers.available()) == ["cmaes", "gp", "random", "tpe"]
+    assert list(schedulers.available()) == ["asha", "fifo", "hyperband", "median"]
+    kinds = {name: type(module.make_sampler(seed=3, trials=20, concurrency=2)).__name__
+             for name, module in searchers.available().items()}
+    assert kinds == {"cmaes": "CmaEsSampler", "gp": "GPSampler", "random": "RandomSampler", "tpe": "TPESampler"}
+    for module in searchers.available().values():  # the same seed draws the same first points
+        draws = []
+        for _ in range(2):
+            study = optuna.create_study(sampler=module.make_sampler(seed=3, trials=20, concurrency=1))
+            study.optimize(lambda t: t.suggest_float("x", 0, 1) + (t.suggest_categorical("c", ["a", "b"]) == "a"),
+                           n_trials=4)
+            draws.append([t.params for t in study.trials])
+        assert draws[0] == draws[1], module.NAME
+    made = {name: type(module.make_scheduler(folds=5, first_rung=3)).__name__
+            for name, module in schedulers.available().items()}
+    assert made == {"asha": "AsyncHyperBandScheduler", "fifo": "FIFOScheduler",
+                    "hyperband": "HyperBandScheduler", "median": "MedianStoppingRule"}
+
+
+def test_no_early_stopping_means_the_fifo_scheduler() -> None:
+    assert SearchSettings().effective_scheduler == "asha"
+    assert SearchSettings(scheduler="median").effective_scheduler == "median"
+    assert SearchSettings(scheduler="median", early_stopping=False).effective_scheduler == "fifo"

@@ -24,10 +24,6 @@ from finegrain_automl.trial import METRIC, TrialPayload, tune_trainable
 
 __all__ = ["SearchProgress", "SearchSettings", "TrialRecord", "run_search", "ray_session"]
 
-#: ASHA keeps the best 1/2 of the trials at each rung. One fold's F1 is noisy
-#: (a threshold chosen on a few dozen positives), and Ray's default of 1/3 left
-#: 1 of 19 fraud trials complete in the default budget (nothing to ensemble).
-ASHA_REDUCTION_FACTOR = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +45,11 @@ class SearchSettings:
     dashboard: bool = True
     max_epochs: int | None = None
     early_stopping: bool = True
+    #: The Optuna sampler (:mod:`finegrain_automl.search.searchers`).
+    searcher: str = "tpe"
+    #: The Ray Tune scheduler (:mod:`finegrain_automl.search.schedulers`);
+    #: ``early_stopping=False`` makes it ``"fifo"``.
+    scheduler: str = "asha"
     #: Which leaderboard row is refit: ``"one-se"`` (the simplest model family
     #: within one standard error of the best) or ``"best"`` (rank 1); see
     #: :func:`finegrain_automl.results.select_winner`.
@@ -61,6 +62,11 @@ class SearchSettings:
     #: rows it was not chosen on (:func:`finegrain_automl.ensemble.check_selection`);
     #: otherwise the ``select`` winner is refit. An ensemble of one is never kept.
     ensemble_check: bool = True
+
+    @property
+    def effective_scheduler(self) -> str:
+        """The scheduler that runs: ``scheduler``, or ``"fifo"`` without early stopping."""
+        return self.scheduler if self.early_stopping else "fifo"
 
     @property
     def total_folds(self) -> int:
@@ -235,22 +241,21 @@ def run_search(
     """
     import optuna
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
+
+    from finegrain_automl.search import schedulers, searchers
+    from finegrain_automl.search._ray_optuna import fold_aware_searcher
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     concurrency = _concurrency(settings)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(
-            seed=settings.seed,
-            n_startup_trials=max(3, min(10, settings.trials // 3)),
-            multivariate=True,
-            group=True,  # conditional spaces: model each architecture's parameters together
-            constant_liar=concurrency > 1,
-        )
+    folds = settings.total_folds
+    sampler = searchers.get(settings.searcher).make_sampler(
+        seed=settings.seed, trials=settings.trials, concurrency=concurrency
+    )
     storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / 'study.db'}")
-    searcher = _fold_aware_searcher(OptunaSearch, folds=settings.total_folds)(
+    searcher = fold_aware_searcher(
+        OptunaSearch, folds=folds, finished=lambda result: _finished_status(result, folds=folds) == "completed"
+    )(
         space=define_by_run,
         metric=METRIC,
         mode="max",
@@ -259,15 +264,8 @@ def run_search(
         storage=storage,
         points_to_evaluate=[dict(point) for point in starting_points] or None,
     )
-    scheduler = (
-        ASHAScheduler(
-            time_attr="training_iteration",
-            max_t=settings.total_folds,
-            grace_period=first_rung(settings),
-            reduction_factor=ASHA_REDUCTION_FACTOR,
-        )
-        if settings.early_stopping
-        else FIFOScheduler()
+    scheduler = schedulers.get(settings.effective_scheduler).make_scheduler(
+        folds=folds, first_rung=first_rung(settings)
     )
     trainable = tune.with_resources(
         tune.with_parameters(tune_trainable, payload=payload),
@@ -340,25 +338,6 @@ def _make_record(
         seconds=metrics.get("time_total_s"),
         error=message,
     )
-
-
-def _fold_aware_searcher(base: type, *, folds: int) -> type:
-    """``OptunaSearch`` that tells Optuna a trial stopped before its last fold
-    was PRUNED (its running mean is only an intermediate value), not COMPLETE
-    with a partial score, as Ray's OptunaSearch does."""
-    import optuna
-
-    class FoldAwareOptunaSearch(base):  # type: ignore[misc, valid-type]
-        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-            if error or not result or _finished_status(result, folds=folds) == "completed":
-                super().on_trial_complete(trial_id, result=result, error=error)
-                return
-            if trial_id in self._completed_trials:
-                return
-            self._ot_study.tell(self._ot_trials[trial_id], None, state=optuna.trial.TrialState.PRUNED)
-            self._completed_trials.add(trial_id)
-
-    return FoldAwareOptunaSearch
 
 
 def _progress_callback(
