@@ -205,3 +205,34 @@ def test_every_hook_is_documented_and_tested() -> None:
         doc = inspect.getdoc(getattr(hookspecs, name)) or ""
         assert doc.startswith("Called"), f"{name}: docstring must say when it is called"
         assert name in this_file or name in tested_elsewhere, f"{name} has no test"
+
+
+def test_constraints_pin_every_dependency_of_the_core_and_the_plugins() -> None:
+    """scripts/install installs with -c constraints.txt: each requirement of a
+    built-in distribution is pinned there to one version that satisfies it."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    root = Path(__file__).resolve().parents[1]
+    pins = {}
+    for line in (root / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name.lower().replace("_", "-")] = version
+    projects = [root / "pyproject.toml", *sorted((root / "plugins").glob("*/pyproject.toml"))]
+    ours = {tomllib.loads(p.read_text())["project"]["name"] for p in projects}
+    for path in projects:
+        project = tomllib.loads(path.read_text())["project"]
+        requirements = project.get("dependencies", []) + [
+            r for extra in project.get("optional-dependencies", {}).values() for r in extra
+        ]
+        for text in requirements:
+            requirement = Requirement(text)
+            name = requirement.name.lower().replace("_", "-")
+            if name in ours:
+                continue
+            assert name in pins, f"{path.parent.name}: {name} is not pinned in constraints.txt"
+            assert requirement.specifier.contains(pins[name], prereleases=True), (
+                f"{path.parent.name}: constraints.txt pins {name}=={pins[name]}, outside {requirement.specifier}"
+            )
