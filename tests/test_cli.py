@@ -16,15 +16,34 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from finegrain_automl import hookimpl
 from finegrain_automl.cli import app
+from finegrain_automl.plugins import make_registry
+from finegrain_automl.testing import ToyTask, make_toy_data
 
 runner = CliRunner()
+
+
+class _ToyPlugin:
+    @hookimpl
+    def fg_automl_tasks(self):
+        return [ToyTask()]
+
+
+@pytest.fixture(autouse=True)
+def toy_registry(monkeypatch: pytest.MonkeyPatch):
+    """The CLI sees the toy task only: core behaviour, tested without any installed plugin."""
+    from finegrain_automl import cli
+
+    registry = make_registry(plugins=[("toy", _ToyPlugin())], autoload=False)
+    monkeypatch.setattr(cli, "_registry", lambda: registry)
+    return registry
 
 
 @pytest.fixture
 def output(tmp_path: Path) -> Path:
     """An output folder that already holds an earlier run, which must survive."""
-    earlier = tmp_path / "runs" / "fraud-earlier"
+    earlier = tmp_path / "runs" / "toy-earlier"
     earlier.mkdir(parents=True)
     (earlier / "leaderboard.csv").write_text("rank,trial_id\n1,abc\n")
     return tmp_path / "runs"
@@ -41,23 +60,12 @@ def _assert_clean_failure(result, output: Path, *fragments: str) -> None:
     assert result.output.strip().count("\n") == 0, f"expected one line, got: {result.output!r}"
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
-    assert sorted(p.name for p in output.iterdir()) == ["fraud-earlier"]
-    assert (output / "fraud-earlier" / "leaderboard.csv").read_text() == "rank,trial_id\n1,abc\n"
+    assert sorted(p.name for p in output.iterdir()) == ["toy-earlier"]
+    assert (output / "toy-earlier" / "leaderboard.csv").read_text() == "rank,trial_id\n1,abc\n"
 
 
-def _fraud_csv(path: Path, **columns: object) -> Path:
-    rng = np.random.default_rng(0)
-    n = 200
-    frame = pd.DataFrame(
-        {
-            "amount": rng.lognormal(3, 1, n),
-            "channel": rng.choice(["online", "chip"], n),
-            "is_fraud": (rng.random(n) < 0.2).astype(int),
-        }
-    )
-    for name, values in columns.items():
-        frame[name] = values
-    frame.to_csv(path, index=False)
+def _toy_csv(path: Path) -> Path:
+    make_toy_data(n_rows=60, seed=0).to_csv(path, index=False)
     return path
 
 
@@ -72,119 +80,48 @@ def test_help_lists_every_command() -> None:
         assert option in search_help.output
 
 
-def test_plugins_lists_fraud_with_its_version() -> None:
-    result = runner.invoke(app, ["plugins"])
-    assert result.exit_code == 0, result.output
-    assert "fraud" in result.output and "fg-automl-fraud" in result.output and "0.1.0" in result.output
-
-
-def test_space_show_prints_the_default_space() -> None:
-    result = runner.invoke(app, ["space", "show", "fraud"])
-    assert result.exit_code == 0, result.output
-    for key in ("model", "model.resmlp.hidden", "model.ft_transformer.d_token", "imbalance.focal.gamma", "lr"):
-        assert key in result.output
-    # The task's starting points are listed after the space, one per family.
-    assert "Starting points" in result.output
-    for family in ("model=linear", "model=resmlp", "model=ft_transformer"):
-        assert family in result.output
-
-
-def test_space_show_lists_only_the_starting_points_a_users_space_can_sample(tmp_path: Path) -> None:
-    space = tmp_path / "space.yaml"
-    space.write_text("lr: {loguniform: [1.0e-4, 2.0e-3]}\nmodel: {choice: {resmlp: {hidden: {int: [16, 32]}}}}\n")
-    result = runner.invoke(app, ["space", "show", "fraud", "--space", str(space)], terminal_width=200)
-    assert result.exit_code == 0, result.output
-    # Only the resmlp point survives; its hidden=128 and the other keys are outside this space.
-    assert "model=resmlp" in result.output and "model=linear" not in result.output
-    assert "lr=0.001" in result.output and "hidden=128" not in result.output
-
-
 def test_unknown_task(output: Path) -> None:
-    _assert_clean_failure(_search(output, "--task", "fruad"), output, "Unknown task 'fruad'", "fraud")
+    _assert_clean_failure(_search(output, "--task", "tyo"), output, "Unknown task 'tyo'", "toy")
 
 
 def test_missing_data_file(output: Path, tmp_path: Path) -> None:
-    result = _search(output, "--task", "fraud", "--data", str(tmp_path / "nope.csv"))
+    result = _search(output, "--task", "toy", "--data", str(tmp_path / "nope.csv"))
     _assert_clean_failure(result, output, "nope.csv", "does not exist")
 
 
-def test_unreadable_data_file(output: Path, tmp_path: Path) -> None:
-    bad = tmp_path / "broken.parquet"
-    bad.write_bytes(b"this is not parquet")
-    _assert_clean_failure(_search(output, "--task", "fraud", "--data", str(bad)), output, "broken.parquet")
-
-
-def test_missing_target_column(output: Path, tmp_path: Path) -> None:
-    data = _fraud_csv(tmp_path / "tx.csv")
-    result = _search(output, "--task", "fraud", "--data", str(data), "--target", "label")
-    _assert_clean_failure(result, output, "'label'", "--target")
-
-
-def test_target_with_one_class(output: Path, tmp_path: Path) -> None:
-    data = _fraud_csv(tmp_path / "tx.csv", is_fraud=0)
-    _assert_clean_failure(_search(output, "--task", "fraud", "--data", str(data)), output, "one class")
-
-
-def test_column_that_cannot_be_encoded(output: Path, tmp_path: Path) -> None:
-    data = _fraud_csv(tmp_path / "tx.csv", empty=np.nan)
-    _assert_clean_failure(_search(output, "--task", "fraud", "--data", str(data)), output, "'empty'", "--drop")
-
-
-@pytest.mark.parametrize(
-    ("space", "fragments"),
-    [
-        ("lr: {gaussian: [0, 1]}\n", ["lr", "choice"]),
-        ("lr: {loguniform: [1.0e-2, 1.0e-4]}\n", ["lr", "low <= high"]),
-        ("batch_size: {choice: []}\n", ["batch_size", "at least one value"]),
-        ("colour: {choice: [red, blue]}\n", ["colour", "does not use this key"]),
-        ("model: {choice: {resmlp: {width: {int: [8, 16]}}}}\n", ["model.resmlp.width", "hidden"]),
-        ("model: {choice: [resmlp, bogus]}\n", ["model", "branch choice"]),
-        ("imbalance: {choice: {smote: null}}\n", ["imbalance", "not a known strategy", "every configuration"]),
-        ("epochs: {int: [0, 3]}\n", ["epochs", "at least 1"]),
-        ("model: {choice: {ft_transformer: {d_token: 24, n_heads: {choice: [4, 16]}}}}\n",
-         ["model.ft_transformer", "every configuration", "n_heads"]),
-    ],
-)
-def test_invalid_space(output: Path, tmp_path: Path, space: str, fragments: list[str]) -> None:
-    path = tmp_path / "space.yaml"
-    base = "model: {choice: {resmlp: null}}\n" if not space.startswith("model") else ""
-    path.write_text(base + space)
-    _assert_clean_failure(_search(output, "--task", "fraud", "--space", str(path)), output, "space.yaml", *fragments)
-
-
 def test_bad_option_value(output: Path) -> None:
-    _assert_clean_failure(_search(output, "--task", "fraud", "--folds", "1"), output, "--folds")
+    _assert_clean_failure(_search(output, "--task", "toy", "--folds", "1"), output, "--folds")
     _assert_clean_failure(
-        _search(output, "--task", "fraud", "--repeats", "0"), output, "--repeats must be at least 1", "--repeats 1"
+        _search(output, "--task", "toy", "--repeats", "0"), output, "--repeats must be at least 1", "--repeats 1"
     )
-    _assert_clean_failure(_search(output, "--task", "fraud", "--select", "top"), output, "--select 'top'", "one-se, best")
+    _assert_clean_failure(_search(output, "--task", "toy", "--select", "top"), output, "--select 'top'", "one-se, best")
     _assert_clean_failure(
-        _search(output, "--task", "fraud", "--ensemble", "-1"), output, "--ensemble cannot be negative", "Use 0"
+        _search(output, "--task", "toy", "--ensemble", "-1"), output, "--ensemble cannot be negative", "Use 0"
     )
     _assert_clean_failure(
-        _search(output, "--task", "fraud", "--searcher", "bayes"), output, "--searcher 'bayes' is not a searcher",
+        _search(output, "--task", "toy", "--searcher", "bayes"), output, "--searcher 'bayes' is not a searcher",
         "cmaes, gp, random, tpe",
     )
     _assert_clean_failure(
-        _search(output, "--task", "fraud", "--scheduler", "pbt"), output, "--scheduler 'pbt' is not a scheduler",
+        _search(output, "--task", "toy", "--scheduler", "pbt"), output, "--scheduler 'pbt' is not a scheduler",
         "asha, fifo, hyperband, median",
     )
 
 
 def test_drop_or_target_without_data(output: Path) -> None:
-    _assert_clean_failure(_search(output, "--task", "fraud", "--drop", "amount"), output, "--drop", "--data")
-    _assert_clean_failure(_search(output, "--task", "fraud", "--target", "x"), output, "--target", "--data")
+    _assert_clean_failure(_search(output, "--task", "toy", "--drop", "a"), output, "--drop", "--data")
+    _assert_clean_failure(_search(output, "--task", "toy", "--target", "x"), output, "--target", "--data")
 
 
 def test_ray_client_address_is_rejected_with_the_alternative(output: Path) -> None:
-    result = _search(output, "--task", "fraud", "--address", "ray://head:10001")
+    result = _search(output, "--task", "toy", "--address", "ray://head:10001")
     _assert_clean_failure(result, output, "ray://", "host:port")
 
 
 def test_output_that_is_a_file(tmp_path: Path) -> None:
     target = tmp_path / "runs.txt"
     target.write_text("keep me")
-    result = runner.invoke(app, ["search", "--task", "fraud", "--output", str(target), "--no-dashboard"])
+    result = runner.invoke(app, ["search", "--task", "toy", "--output", str(target), "--no-dashboard"])
     assert result.exit_code == 2 and "is a file" in result.output and "Traceback" not in result.output
     assert target.read_text() == "keep me"
 
@@ -193,12 +130,12 @@ def test_more_gpus_than_the_machine_has(output: Path) -> None:
     import torch
 
     too_many = str(torch.cuda.device_count() + 1)
-    result = _search(output, "--task", "fraud", "--gpus-per-trial", too_many, "--trials", "1")
+    result = _search(output, "--task", "toy", "--gpus-per-trial", too_many, "--trials", "1")
     _assert_clean_failure(result, output, f"--gpus-per-trial {too_many}", "GPU")
 
 
 def test_predict_on_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
-    data = _fraud_csv(tmp_path / "tx.csv")
+    data = _toy_csv(tmp_path / "tx.csv")
     result = runner.invoke(app, ["predict", "--run", str(tmp_path), "--data", str(data)])
     assert result.exit_code == 2 and "not a run directory" in result.output and "Traceback" not in result.output
 
@@ -213,7 +150,7 @@ def test_predict_on_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
 )
 def test_predict_output_that_would_fail_or_overwrite_the_input(tmp_path: Path, where: str, fragments) -> None:
     """Checked before anything is read: a clear error, and the input file is untouched."""
-    data = _fraud_csv(tmp_path / "tx.csv")
+    data = _toy_csv(tmp_path / "tx.csv")
     before = data.read_bytes()
     (tmp_path / "out").mkdir()
     target = {"folder": tmp_path / "out", "under_a_file": data / "p.csv", "the_input": data}[where]
@@ -379,3 +316,24 @@ def test_final_summary_says_why_the_ensemble_was_not_kept(monkeypatch: pytest.Mo
     monkeypatch.setattr(cli, "out", console)
     cli._print_summary(summary)
     assert "Ensemble not kept: greedy selection chose 1 trial; the winner is refit alone." in console.export_text()
+
+
+def test_space_show_prints_the_space_and_the_starting_points() -> None:
+    result = runner.invoke(app, ["space", "show", "toy"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for key in ("model", "model.mlp.hidden", "lr", "epochs", "Starting points", "model=mlp"):
+        assert key in result.output, key
+
+
+@pytest.mark.parametrize(
+    ("space", "fragments"),
+    [
+        ("colour: {choice: [red, blue]}\n", ["colour", "does not use this key"]),
+        ("lr: {loguniform: [1.0e-2, 1.0e-4]}\n", ["lr", "low <= high"]),
+        ("model: {choice: [mlp, bogus]}\n", ["model", "branch choice"]),
+    ],
+)
+def test_invalid_space(output: Path, tmp_path: Path, space: str, fragments: list[str]) -> None:
+    path = tmp_path / "space.yaml"
+    path.write_text(("" if space.startswith("model") else "model: {choice: {mlp: null}}\n") + space)
+    _assert_clean_failure(_search(output, "--task", "toy", "--space", str(path)), output, "space.yaml", *fragments)

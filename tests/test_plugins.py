@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
+import re
 import textwrap
 from pathlib import Path
 
@@ -236,3 +237,31 @@ def test_constraints_pin_every_dependency_of_the_core_and_the_plugins() -> None:
             assert requirement.specifier.contains(pins[name], prereleases=True), (
                 f"{path.parent.name}: constraints.txt pins {name}=={pins[name]}, outside {requirement.specifier}"
             )
+
+
+def test_every_plugin_has_one_name_across_folder_distribution_package_and_task() -> None:
+    """plugins/<name>: distribution fg-automl-<name> (dashes), package fg_automl_<name>,
+    and, for a task plugin, one entry point <name> (the task's name) to that package."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    folders = sorted(p.parent for p in (root / "plugins").glob("*/pyproject.toml"))
+    assert {f.name for f in folders} >= {"fraud", "disease_risk", "text", "tabular"}
+    for folder in folders:
+        name = folder.name
+        project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
+        assert project["name"] == f"fg-automl-{name.replace('_', '-')}", folder
+        assert (folder / f"fg_automl_{name}" / "__init__.py").is_file(), folder
+        entry_points = project.get("entry-points", {}).get("finegrain_automl", {})
+        assert entry_points in ({}, {name: f"fg_automl_{name}"}), folder
+
+
+def test_the_core_holds_no_modality_code() -> None:
+    """The tabular toolkit is its own distribution; the core imports no plugin."""
+    import finegrain_automl
+
+    core = Path(finegrain_automl.__file__).parent
+    assert not (core / "tabular").exists()
+    plugin_import = re.compile(r"^\s*(from|import)\s+(fg_automl_\w+|tabm|rtdl_num_embeddings)\b", re.MULTILINE)
+    for path in core.rglob("*.py"):
+        assert not plugin_import.search(path.read_text()), path

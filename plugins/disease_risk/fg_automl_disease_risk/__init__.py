@@ -6,7 +6,7 @@ diagnosis as ``"malignant"``/``"benign"`` and malignant, the disease, as the
 positive class. Users' own CSV or Parquet files work too, with numeric and
 categorical columns and missing values. Preprocessing (imputation included),
 the model families and the training loop come from
-:mod:`finegrain_automl.tabular`, shared with the fraud task; the decision
+:mod:`fg_automl_tabular`, shared with the fraud task; the decision
 threshold is tuned on training rows only.
 """
 
@@ -17,7 +17,7 @@ from importlib.resources import files
 import pandas as pd
 
 from finegrain_automl import Dataset, Space, Task, hookimpl, load_points, load_space
-from finegrain_automl.tabular import TabularBinaryTask, table_dataset
+from fg_automl_tabular import TabularBinaryTask, table_dataset
 
 __all__ = ["DiseaseRiskTask", "fg_automl_tasks"]
 

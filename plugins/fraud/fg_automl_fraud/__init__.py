@@ -3,7 +3,7 @@
 Default data: a seeded generator of card transactions (:mod:`.generator`).
 Users' own CSV or Parquet files work too, including the public credit-card
 fraud layout (``Time, V1..V28, Amount, Class``). Preprocessing, the model
-families and the training loop come from :mod:`finegrain_automl.tabular`,
+families and the training loop come from :mod:`fg_automl_tabular`,
 shared with the disease-risk task; the decision threshold is tuned on the
 training rows only.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from importlib.resources import files
 
 from finegrain_automl import Dataset, Space, Task, hookimpl, load_points, load_space
-from finegrain_automl.tabular import TabularBinaryTask, table_dataset
+from fg_automl_tabular import TabularBinaryTask, table_dataset
 
 __all__ = ["FraudTask", "fg_automl_tasks"]
 

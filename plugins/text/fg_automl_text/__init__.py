@@ -1,0 +1,122 @@
+"""The ``text`` task: text classification, ranked by macro F1.
+
+Default data: the SMS Spam Collection (Almeida, Gómez Hidalgo and Yamakami,
+2011; UCI Machine Learning Repository; CC BY 4.0), bundled with the package.
+Users' own CSV or JSONL files work too, binary or multi-class: the text column
+is ``--text-column`` (default ``text``), the label column ``--target``
+(default ``label``). Each fit trains its own subword tokenizer on its training
+rows only; the model families are a fastText-like bag of embeddings, a 1-D
+CNN, an LSTM/GRU encoder and a small Transformer encoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.resources import files
+from typing import Any
+
+import pandas as pd
+
+from fg_automl_text._config import TEXT_HYPERPARAMETERS
+from fg_automl_text._data import (
+    DEFAULT_TARGET,
+    DEFAULT_TEXT_COLUMN,
+    TEXT_COLUMN_OPTION,
+    TEXT_FEATURE,
+    load_sms_spam,
+    read_text_file,
+)
+from fg_automl_text._models import TEXT_FAMILIES
+from fg_automl_text._spec import TextSpec
+from finegrain_automl import (
+    DataOption,
+    Dataset,
+    DataSource,
+    FitContext,
+    FittedModel,
+    ModelFamily,
+    Space,
+    Task,
+    hookimpl,
+)
+from finegrain_automl.space import load_space
+
+__all__ = [
+    "DEFAULT_TARGET",
+    "DEFAULT_TEXT_COLUMN",
+    "TEXT_COLUMN_OPTION",
+    "TEXT_FAMILIES",
+    "TEXT_FEATURE",
+    "TEXT_HYPERPARAMETERS",
+    "TextSpec",
+    "TextTask",
+    "fg_automl_tasks",
+]
+
+
+class TextTask(Task):
+    """Binary or multi-class classification of short texts; macro F1."""
+
+    name = "text"
+    description = "Text classification (SMS spam by default): macro F1 over the classes."
+    hyperparameters = TEXT_HYPERPARAMETERS
+    leaderboard_metrics = ("accuracy",)
+    metric = "macro F1 over the classes"
+    data_options = (
+        DataOption(
+            name=TEXT_COLUMN_OPTION,
+            help=f"Text column of --data; default: {DEFAULT_TEXT_COLUMN}.",
+            predict=True,
+        ),
+    )
+
+    def model_families(self) -> Mapping[str, ModelFamily]:
+        return dict(TEXT_FAMILIES)
+
+    def default_space(self) -> Space:
+        return load_space(files(__package__) / "space.yaml")
+
+    def load_default(self, *, seed: int) -> Dataset:
+        """Returns the bundled SMS Spam Collection (the same rows for every seed)."""
+        return load_sms_spam()
+
+    def read_file(self, source: DataSource) -> Dataset:
+        return read_text_file(source)
+
+    def fit(
+        self,
+        *,
+        config: Mapping[str, Any],
+        family: ModelFamily,
+        family_params: Mapping[str, Any],
+        train: Dataset,
+        context: FitContext,
+    ) -> FittedModel:
+        from fg_automl_text._classifier import fit_text_classifier
+
+        return fit_text_classifier(
+            config=config, family=family, family_params=family_params, train=train, context=context
+        )
+
+    def check_config(
+        self, *, config: Mapping[str, Any], family: ModelFamily, family_params: Mapping[str, Any]
+    ) -> None:
+        from fg_automl_text._classifier import check_text_config
+
+        check_text_config(config=config, family=family, family_params=family_params)
+
+    def metrics(self, data: Dataset, predictions: pd.DataFrame) -> dict[str, float]:
+        from fg_automl_text._classifier import text_metrics
+
+        return text_metrics(data.target, predictions, n_classes=len(data.info.get("classes", ())))
+
+    def load_model(self, state: Mapping[str, Any], *, families: Mapping[str, ModelFamily]) -> FittedModel:
+        from fg_automl_text._classifier import load_text_classifier
+
+        return load_text_classifier(state, families=families)
+
+
+@hookimpl
+def fg_automl_tasks() -> list[Task]:
+    """Registers the text task."""
+    return [TextTask()]
