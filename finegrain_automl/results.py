@@ -521,7 +521,7 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], rows: Sequence[Mappi
             f"± {best['cv_f1_std']:.4f}",
             f"- Chosen by `--select {best['selection']['rule']}`: {best['selection']['explanation']}",
         ]
-        if "test_metrics" in best:
+        if best.get("test_metrics"):  # refit alone (with an ensemble, its section below has the scores)
             lines.append("- Test metrics (refit on all development rows, scored once): "
                          + ", ".join(f"{k} {v:.4f}" for k, v in best["test_metrics"].items()))
         lines += [

@@ -36,3 +36,16 @@ def test_report_of_an_interrupted_search_ranks_the_completed_trials(tmp_path: Pa
 def test_report_says_when_no_trial_completed(tmp_path: Path) -> None:
     results.write_report(tmp_path, _summary(tmp_path, trials={"completed": 0, "pruned": 3, "failed": 0}), [])
     assert "No trial completed every fold; nothing was refit." in (tmp_path / "report.md").read_text()
+
+
+def test_report_of_an_ensemble_run_scores_the_ensemble_not_the_single_winner(tmp_path: Path) -> None:
+    best = {"trial_id": "t1", "rank": 1, "config": {"model": "mlp"}, "cv_f1_mean": 0.8, "cv_f1_std": 0.01,
+            "cv_metrics": {}, "selection": {"rule": "one-se", "explanation": "rank 1"}, "test_f1": None,
+            "test_metrics": None, "refit_seconds": None}
+    ensemble = {"members": [{"trial_id": "t1", "rank": 1, "model": "mlp", "weight": 1.0, "oof_f1": 0.8,
+                             "test_f1": 0.7}], "oof_f1": 0.81, "decision": {"threshold": 0.4}, "test_f1": 0.75,
+                "test_metrics": {"f1": 0.75}}
+    results.write_report(tmp_path, _summary(tmp_path, best=best, ensemble=ensemble), _ROWS)
+    text = (tmp_path / "report.md").read_text()
+    assert "## Final model: ensemble of the best trials" in text and "Test metrics: f1 0.7500" in text
+    assert "refit on all development rows, scored once" not in text

@@ -115,7 +115,7 @@ def test_group_column_keeps_each_customer_on_one_side_of_every_split(tmp_path) -
         data=DataOptions(path=path, options={"group_column": "customer"}),
     )
     assert prepared.data_options == {"group_column": "customer"}
-    assert prepared.data.info["split"] == "grouped by customer" and "customer" not in prepared.data.features
+    assert prepared.split == "grouped by customer" and "customer" not in prepared.data.features
     groups, splits = prepared.data.groups, prepared.splits
     assert set(groups[splits.test]).isdisjoint(groups[splits.development])
     for train, valid in splits.folds:
