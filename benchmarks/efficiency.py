@@ -61,7 +61,7 @@ class _Completions:
 
 def run_arm(task_name: str, seed: int, arm: str, budget: float) -> dict:
     """One search of ``task_name`` with ``arm``'s searcher and scheduler; its completions in time order."""
-    from finegrain_automl.api import DataOptions, prepare_search, run_prepared_search
+    from finegrain_automl.api import DataOptions, NoCompletedTrialError, prepare_search, run_prepared_search
     from finegrain_automl.plugins import make_registry
     from finegrain_automl.search import SearchSettings
 
@@ -75,7 +75,10 @@ def run_arm(task_name: str, seed: int, arm: str, budget: float) -> dict:
     observer.folds = prepared.settings.total_folds
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        record = run_prepared_search(prepared, registry, output=Path(tmp))
+        try:
+            record = run_prepared_search(prepared, registry, output=Path(tmp))
+        except NoCompletedTrialError:  # nothing completed in the budget: an empty curve
+            return {"done": [], "wall_s": time.monotonic() - started, "completed": 0, "total": None}
     wall = time.monotonic() - started - record.final.refit_seconds
     return {"done": sorted(observer.done), "wall_s": wall, "completed": record.trials.completed,
             "total": record.trials.total}
