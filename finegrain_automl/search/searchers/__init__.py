@@ -8,20 +8,16 @@ adding one file: :func:`available` finds every module of this package.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from types import ModuleType
+
+from finegrain_automl.search._discovery import modules_by_name
 
 __all__ = ["available", "get"]
 
 
 def available() -> dict[str, ModuleType]:
     """Every searcher module of this package, by ``NAME``."""
-    found = {}
-    for info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        found[module.NAME] = module
-    return dict(sorted(found.items()))
+    return modules_by_name(__name__, __path__)
 
 
 def get(name: str) -> ModuleType:
