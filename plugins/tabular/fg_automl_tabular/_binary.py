@@ -228,12 +228,14 @@ def fit_binary_classifier(
         # The refit of a winner learns from every row; its threshold comes from
         # cross-fitted predictions of the same rows, as TunedThresholdClassifierCV does.
         threshold, source = (
-            _cross_fitted_threshold(fit_on, train.features, target, seed=context.seed)
+            _cross_fitted_threshold(fit_on, train.features, target, seed=context.seed, groups=train.groups)
             if context.decision else (DEFAULT_THRESHOLD, "none")
         )
         preprocessor, network = fit_on(np.arange(len(target)))
     else:
-        fit_rows, holdout_rows = stratified_holdout(target, fraction=validation_fraction, seed=context.seed)
+        fit_rows, holdout_rows = stratified_holdout(
+            target, fraction=validation_fraction, seed=context.seed, groups=train.groups
+        )
         preprocessor, network = fit_on(fit_rows)
         threshold, source = _choose_threshold(
             network, preprocessor, train.features, target, holdout_rows=holdout_rows
@@ -335,16 +337,22 @@ def _cross_fitted_threshold(
     *,
     seed: int,
     folds: int = CROSS_FIT_FOLDS,
+    groups: np.ndarray | None = None,
 ) -> tuple[float, str]:
-    """Returns the F1-best threshold on out-of-fold probabilities of ``folds`` fits."""
-    from sklearn.model_selection import StratifiedKFold
+    """Returns the F1-best threshold on out-of-fold probabilities of ``folds`` fits
+    (grouped folds with ``groups``: no entity on both sides of an inner fit)."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     folds = min(folds, int(np.bincount(target, minlength=2).min()))
+    if groups is not None:
+        folds = min(folds, len(np.unique(np.asarray(groups))))
     if folds < 2:
         return DEFAULT_THRESHOLD, "default"
     out_of_fold = np.zeros(len(target), dtype=np.float64)
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for inner_train, inner_valid in splitter.split(np.zeros(len(target)), target):
+    splitter = (StratifiedKFold if groups is None else StratifiedGroupKFold)(
+        n_splits=folds, shuffle=True, random_state=seed
+    )
+    for inner_train, inner_valid in splitter.split(np.zeros(len(target)), target, groups):
         preprocessor, network = fit_on(inner_train)
         x_num, x_cat = preprocessor.transform(features.iloc[inner_valid])
         out_of_fold[inner_valid] = predict_probabilities(network, x_num, x_cat)

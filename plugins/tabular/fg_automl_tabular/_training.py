@@ -28,17 +28,25 @@ _WARMUP_SHARE = 0.05
 
 
 def stratified_holdout(
-    target: np.ndarray, *, fraction: float, seed: int
+    target: np.ndarray, *, fraction: float, seed: int, groups: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Splits row positions into a fit part and a held-out part, per class.
 
     Each class sends ``round(fraction * n_class)`` rows to the held-out part,
     but at least one when the class has two or more rows and never all of
-    them, so both parts keep every class that can be shared.
+    them, so both parts keep every class that can be shared. With ``groups``
+    (``--group-column``), whole groups are held out instead, stratified by
+    whether a group has a positive row, so no entity is on both sides.
 
     Returns:
         ``(fit_rows, holdout_rows)``, sorted positions.
     """
+    if groups is not None:
+        names, group_of = np.unique(np.asarray(groups), return_inverse=True)
+        has_positive = np.zeros(len(names), dtype=np.int64)
+        np.maximum.at(has_positive, group_of, (np.asarray(target) > 0).astype(np.int64))
+        fit_groups, holdout_groups = stratified_holdout(has_positive, fraction=fraction, seed=seed)
+        return np.flatnonzero(np.isin(group_of, fit_groups)), np.flatnonzero(np.isin(group_of, holdout_groups))
     rng = np.random.default_rng(seed)
     fit_parts, holdout_parts = [], []
     for value in np.unique(target):

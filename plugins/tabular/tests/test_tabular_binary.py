@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import subprocess
 import sys
@@ -312,3 +313,25 @@ def test_epoch_cap_limits_training(small_dataset, monkeypatch):
     monkeypatch.setattr(FitContext, "trainer", spy)
     model = _fit(small_dataset, context=FitContext(seed=0, max_epochs_cap=1), epochs=5)
     assert epochs == [1] and isinstance(model, TabularBinaryModel)
+
+
+def test_with_groups_the_threshold_holdout_and_cross_fitting_keep_each_entity_on_one_side(small_dataset, monkeypatch):
+    """With --group-column, the inner split that chooses the threshold holds out whole groups
+    (stratified by whether a group has a positive), and so do the refit's cross-fitted folds."""
+    import fg_automl_tabular._binary as binary
+
+    groups = np.array([f"c{i // 4}" for i in range(len(small_dataset))])
+    fit_rows, holdout_rows = stratified_holdout(small_dataset.target, fraction=0.2, seed=3, groups=groups)
+    assert set(groups[fit_rows]).isdisjoint(groups[holdout_rows])
+    assert len(fit_rows) + len(holdout_rows) == len(groups) and small_dataset.target[holdout_rows].any()
+    grouped = dataclasses.replace(small_dataset, groups=groups)
+    seen = []
+    original = binary._cross_fitted_threshold
+
+    def spy(fit_on, features, target, *, seed, folds=binary.CROSS_FIT_FOLDS, groups=None):
+        seen.append(groups)
+        return original(fit_on, features, target, seed=seed, folds=folds, groups=groups)
+
+    monkeypatch.setattr(binary, "_cross_fitted_threshold", spy)
+    model = _fit(grouped, context=dataclasses.replace(CONTEXT, final=True))
+    assert model.threshold_source == "cross-fitted" and np.array_equal(seen[0], groups)
