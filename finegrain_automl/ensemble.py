@@ -240,15 +240,15 @@ def check_selection(
     seed: int = 0,
 ) -> SelectionCheck | None:
     """Compares greedy selection with the best single candidate on held-out rows
-    (see :class:`SelectionCheck`); None when a class has fewer rows than ``folds``."""
+    (see :class:`SelectionCheck`); with ``development.groups``, whole groups are
+    held out. None when a class has fewer rows than ``folds``, or there are
+    fewer groups."""
     target = np.asarray(development.target)
     if len(candidates) < 2 or np.bincount(target.astype(np.int64)).min(initial=len(target)) < folds:
         return None
-    rng = np.random.default_rng(seed)
-    part = np.empty(len(target), dtype=np.int64)
-    for value in np.unique(target):  # stratified: each class spread evenly over the parts
-        rows = rng.permutation(np.flatnonzero(target == value))
-        part[rows] = np.arange(len(rows)) % folds
+    if development.groups is not None and len(np.unique(np.asarray(development.groups))) < folds:
+        return None
+    part = _check_parts(target, development.groups, folds=folds, seed=seed)
     ids = list(candidates)
     pieces: dict[str, list[pd.DataFrame]] = {"ensemble": [], "single": []}
     order = np.argsort(np.concatenate([np.flatnonzero(part == k) for k in range(folds)]), kind="stable")
@@ -273,6 +273,19 @@ def check_selection(
         pooled.index = development.features.index
         scores[name] = float(task.metrics(development, pooled)["f1"])
     return SelectionCheck(ensemble_f1=scores["ensemble"], single_f1=scores["single"], folds=folds)
+
+
+def _check_parts(target: np.ndarray, groups: np.ndarray | None, *, folds: int, seed: int) -> np.ndarray:
+    """The part of each row: stratified by class, or whole groups dealt out (no entity in two parts)."""
+    rng = np.random.default_rng(seed)
+    if groups is not None:
+        names, group_of = np.unique(np.asarray(groups), return_inverse=True)
+        return (rng.permutation(len(names)) % folds)[group_of]
+    part = np.empty(len(target), dtype=np.int64)
+    for value in np.unique(target):  # each class spread evenly over the parts
+        rows = rng.permutation(np.flatnonzero(target == value))
+        part[rows] = np.arange(len(rows)) % folds
+    return part
 
 
 def select_ensemble(

@@ -204,3 +204,19 @@ def test_check_needs_two_candidates_and_enough_rows_per_class():
     assert check_selection(_BinaryToy(), data, {"a": two["a"]}, folds=2) is None
     single = select_ensemble(_BinaryToy(), data, {"a": two["a"]}, check=True)
     assert single.check is None and not single.kept  # an ensemble of one is not kept
+
+
+def test_check_holds_out_whole_groups() -> None:
+    """With groups (--group-column), no entity has rows in two parts of the check."""
+    from finegrain_automl.ensemble import _check_parts
+
+    groups = np.repeat([f"c{i}" for i in range(12)], 5)
+    part = _check_parts(np.arange(60) % 2, groups, folds=5, seed=0)
+    for name in np.unique(groups):
+        assert len(set(part[groups == name])) == 1
+    assert set(part.tolist()) == set(range(5))
+    data = Dataset(features=pd.DataFrame({"x": range(60)}), target=np.arange(60) % 2, groups=groups)
+    two = {"a": _two_columns(np.full(60, 0.6)), "b": _two_columns(np.full(60, 0.4))}
+    assert check_selection(_BinaryToy(), data, two) is not None
+    few = Dataset(features=data.features, target=data.target, groups=np.repeat(["x", "y", "z"], 20))
+    assert check_selection(_BinaryToy(), few, two) is None  # 3 groups for 5 parts
