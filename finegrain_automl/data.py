@@ -26,7 +26,7 @@ class DataSource:
         drop_columns: Columns the user asked to ignore (identifiers, free text).
         options: The task's data options (its ``Task.data_options``), typed
             and checked by the core, defaults filled in (for example
-            ``{"text_column": "body"}``).
+            ``{"sep": ";"}``).
     """
 
     path: Path
