@@ -22,7 +22,7 @@ import pandas as pd
 from finegrain_automl import results
 from finegrain_automl.cv import describe_cv, make_splits
 from finegrain_automl.data import Dataset, DataSource
-from finegrain_automl.errors import FgAutomlError, UsageError
+from finegrain_automl.errors import FgAutomlError, UsageError, collect_notes
 from finegrain_automl.options import resolve_options
 from finegrain_automl.plugins import Registry
 from finegrain_automl.record import (
@@ -91,6 +91,8 @@ class PreparedSearch:
     split: str = ""
     #: The task's starting points that the space can start from, tried first.
     starting_points: tuple[dict[str, Any], ...] = ()
+    #: What the reader changed in the data and said so (:class:`~finegrain_automl.errors.DataNote`).
+    notes: tuple[str, ...] = ()
 
 
 def _validate_settings(settings: SearchSettings) -> None:
@@ -230,18 +232,20 @@ def prepare_search(
                     f"{option} only applies with --data FILE; the built-in data set has its own columns. "
                     f"Remove {option} or pass --data."
                 )
-        dataset = task.load_default(seed=settings.seed)
+        builtin = {option.name for option in task.data_options if option.builtin}
+        with collect_notes() as notes:
+            if builtin:  # only then: tasks without such options keep load_default(*, seed)
+                dataset = task.load_default(seed=settings.seed,
+                                            options={k: v for k, v in options.items() if k in builtin})
+            else:
+                dataset = task.load_default(seed=settings.seed)
         source = f"built-in data of task {task.name!r} (seed {settings.seed})"
     else:
         path = data.path.expanduser().resolve()  # trials run in other working directories
-        dataset = task.read_file(
-            DataSource(
-                path=path,
-                target=data.target,
-                drop_columns=data.drop_columns,
-                options=options,
+        with collect_notes() as notes:
+            dataset = task.read_file(
+                DataSource(path=path, target=data.target, drop_columns=data.drop_columns, options=options)
             )
-        )
         source = str(path)
     check_space_values(space, task=task, families=families)  # after the data: its errors are cheaper to find
     strategy = task.split_strategy(dataset)
@@ -255,6 +259,13 @@ def prepare_search(
     )
 
     settings = dataclasses.replace(settings, repeats=splits.repeats)
+    if len(splits.train_only):
+        column = dataset.info.get("group_column", "group")
+        groups = len(set(dataset.groups[splits.train_only].tolist()))
+        notes.append(
+            f"{groups} {column} value{'s' * (groups > 1)} with fewer than {settings.folds + 1} rows "
+            f"({len(splits.train_only)} rows) {'are' if groups > 1 else 'is'} only trained on, never scored."
+        )
     return PreparedSearch(
         task=task,
         families=families,
@@ -267,6 +278,7 @@ def prepare_search(
         data_options=options,
         split=strategy.describe(dataset.info.get("group_column", "group")),
         starting_points=tuple(starting_points(space, task=task, limit=settings.trials)),
+        notes=tuple(notes),
     )
 
 
@@ -323,6 +335,8 @@ def _progress(prepared: PreparedSearch) -> SearchProgress:
 
 def _open_run(prepared: PreparedSearch, *, output: Path, dashboard_url: str | None) -> results.RunDirectory:
     """Step 1: the run directory with its space, splits and the record of what is searched."""
+    import numpy as np
+
     task, data, splits = prepared.task, prepared.data, prepared.splits
     run = results.RunDirectory.create(output, task.name)
     run.write_space(prepared.space)
@@ -336,10 +350,12 @@ def _open_run(prepared: PreparedSearch, *, output: Path, dashboard_url: str | No
             test_rows=len(splits.test),
             split=prepared.split,
             train_only_rows=len(splits.train_only),
+            train_only_groups=0 if data.groups is None else len(np.unique(data.groups[splits.train_only])),
             positive_label=data.positive_label,
             drop_columns=list(prepared.drop_columns),
             options=dict(prepared.data_options),
             facts=dict(data.info),
+            notes=list(prepared.notes),
         ),
         settings=prepared.settings.to_dict(),
         starting_points=list(prepared.starting_points),
@@ -532,12 +548,40 @@ def predict(
     options: dict[str, str | bool] | None = None,
     other_options: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Applies a run's refit model to the rows of ``data_path``.
+    """Applies a run's refit model to the rows of ``data_path``; returns what
+    its :meth:`FittedModel.predict` returns.
 
     ``options`` (raw, as the command line gave them) override the task data
     options saved with the run (for example another ``text_column``); only
     those the task declares with ``predict=True`` are accepted.
     """
+    return _predict(registry, run_dir=run_dir, data_path=data_path, options=options,
+                    other_options=other_options)[1]
+
+
+def predict_table(
+    registry: Registry,
+    *,
+    run_dir: Path,
+    data_path: Path,
+    options: dict[str, str | bool] | None = None,
+    other_options: Sequence[str] = (),
+) -> pd.DataFrame:
+    """What ``fg-automl predict`` writes: :func:`predict`'s output as the
+    task's :meth:`~finegrain_automl.task.Task.prediction_table`."""
+    task, predictions = _predict(registry, run_dir=run_dir, data_path=data_path, options=options,
+                                 other_options=other_options)
+    return task.prediction_table(predictions)
+
+
+def _predict(
+    registry: Registry,
+    *,
+    run_dir: Path,
+    data_path: Path,
+    options: dict[str, str | bool] | None = None,
+    other_options: Sequence[str] = (),
+) -> tuple[Task, pd.DataFrame]:
     run_dir = run_dir.expanduser().resolve()
     run = results.read_run(run_dir)
     task = registry.task(run["task"])
@@ -555,4 +599,4 @@ def predict(
             ),
         )
     )
-    return model.predict(dataset.features)
+    return task, model.predict(dataset.features)

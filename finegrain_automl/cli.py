@@ -186,6 +186,8 @@ def search(
             space_path=space,
             other_options=own_options,
         )
+    for note in prepared.notes:
+        err.print(f"[yellow]Note:[/] {note}", highlight=False, soft_wrap=True)
     summary = run_prepared_search(prepared, registry, output=output, view=_live_view).to_dict()
     if as_json:  # the run record, as run.json holds it
         from finegrain_automl.results import jsonable
@@ -340,25 +342,29 @@ def predict(
     data: Annotated[Path, typer.Option("--data", help="CSV or Parquet file with the rows to predict.")],
     output: Annotated[Path | None, typer.Option(help="Where to write predictions (CSV); default: stdout.")] = None,
 ) -> None:
-    """Apply a run's refit model to new rows: writes row (position in the file), label and probability.
+    """Apply a run's refit model to new data and write its predictions as CSV.
 
-    The task's data options recorded with the run are reused; those the task
-    lets predict take may be given again.
+    Classification tasks write row (position in the file), label and
+    probability; other tasks write what their README says (a recommender: the
+    top-K items of each user of the file). The task's data options recorded
+    with the run are reused; those the task lets predict take may be given again.
     """
-    from finegrain_automl.api import predict as predict_rows
+    from finegrain_automl.api import predict_table
+    from finegrain_automl.errors import collect_notes
 
     if output is not None:
         _check_output_file(output, data=data)
-    with err.status("Predicting..."):
+    with err.status("Predicting..."), collect_notes() as notes:
         options, own = _task_options(ctx)
-        frame = predict_rows(_registry(), run_dir=run, data_path=data, options=options, other_options=own)
-        frame = frame[["label", "probability"]]
+        frame = predict_table(_registry(), run_dir=run, data_path=data, options=options, other_options=own)
+    for note in notes:
+        err.print(f"[yellow]Note:[/] {note}", highlight=False, soft_wrap=True)
     if output is None:
-        frame.to_csv(sys.stdout, index_label="row")
+        frame.to_csv(sys.stdout, index=False)
         return
     output.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(output, index_label="row")
-    err.print(f"Wrote {len(frame)} predictions to {output}")
+    frame.to_csv(output, index=False)
+    err.print(f"Wrote {len(frame)} rows of predictions to {output}")
 
 
 def _check_output_file(output: Path, *, data: Path) -> None:

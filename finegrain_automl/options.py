@@ -35,6 +35,9 @@ class DataOption:
         required: The option must be given whenever ``--data`` is.
         predict: ``fg-automl predict`` accepts it too; otherwise the value
             recorded with the run is used as it is.
+        builtin: The option applies to the built-in data too (a ranking
+            metric's cut-off ``k``, not a column name): ``search`` accepts it
+            without ``--data`` and passes it to ``Task.load_default(options=...)``.
     """
 
     name: str
@@ -43,6 +46,7 @@ class DataOption:
     help: str = ""
     required: bool = False
     predict: bool = False
+    builtin: bool = False
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or self.name != self.name.lower():
@@ -139,7 +143,7 @@ def resolve_options(
         command: ``"search"`` or ``"predict"``; ``predict`` accepts only the
             options declared with ``predict=True``.
         with_data: A data file was given (required options apply; without
-            one, the built-in data, no option applies).
+            one, the built-in data, only the options declared ``builtin`` apply).
         recorded: Values saved with the run (``predict``), overridden by ``given``.
         other_options: The command's own option names, to suggest for a typo.
 
@@ -153,8 +157,9 @@ def resolve_options(
     for name in given:
         if name not in by_name or by_name[name] not in accepted:
             raise UsageError(_unknown(name, accepted, task_name=task_name, command=command, others=other_options))
-    if given and not with_data:
-        flag = by_name[next(iter(given))].flag
+    file_only = [name for name in given if not by_name[name].builtin]
+    if file_only and not with_data:
+        flag = by_name[file_only[0]].flag
         raise UsageError(
             f"{flag} only applies with --data FILE; the built-in data set has its own columns. "
             f"Remove {flag} or pass --data."

@@ -47,11 +47,15 @@ class DataRecord:
         test_rows: Rows held out for the final test.
         split: The split strategy, in words (``"grouped by customer_id"``).
         train_only_rows: Rows only ever trained on (a spread split's small groups).
+        train_only_groups: How many groups those rows belong to (users with
+            too few interactions to be scored).
         positive_label: The positive class (binary tasks), else ``None``.
         drop_columns: Columns the user asked to ignore.
         options: The task's data options, as used (``predict`` reuses them).
         facts: The task's own facts about the data (target, classes, column
             kinds, missing values), as its reader put them in ``Dataset.info``.
+        notes: What the reader changed in the data and said so
+            (:class:`~finegrain_automl.errors.DataNote`: duplicates removed...).
     """
 
     source: str
@@ -59,10 +63,12 @@ class DataRecord:
     test_rows: int
     split: str = ""
     train_only_rows: int = 0
+    train_only_groups: int = 0
     positive_label: Any = None
     drop_columns: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The task's facts with the core's fields on top, one flat object."""

@@ -227,7 +227,13 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def load_default(self, *, seed: int) -> Dataset:
-        """Returns the built-in data set (generated or bundled, never downloaded)."""
+        """Returns the built-in data set (generated or bundled, never downloaded).
+
+        A task that declares data options with ``builtin=True`` (a ranking
+        cut-off ``k``) is called as ``load_default(seed=..., options={...})``
+        with those options' values, and must accept that keyword; other
+        tasks are called with ``seed`` alone.
+        """
 
     def split_strategy(self, data: Dataset) -> SplitStrategy:
         """Says how ``data`` is split into the test split and the folds.
@@ -290,8 +296,20 @@ class Task(abc.ABC):
                 The default implementation accepts everything.
         """
 
+    def prediction_table(self, predictions: pd.DataFrame) -> pd.DataFrame:
+        """Returns what ``fg-automl predict`` writes, from :meth:`FittedModel.predict`
+        output: by default ``row`` (the input row's position), ``label`` and
+        ``probability``. A task whose predictions are not one per input row
+        (a recommender's top-K lists) returns its own columns."""
+        table = predictions[["label", "probability"]]
+        return table.rename_axis("row").reset_index()
+
     def evaluate(self, model: FittedModel, data: Dataset) -> dict[str, float]:
-        """Predicts ``data`` with ``model`` and scores it."""
+        """Predicts ``data`` with ``model`` and scores it: every fold and the
+        final test go through here. A task whose scoring needs more than
+        :meth:`FittedModel.predict` of the rows (a recommender ranks the whole
+        catalogue for each user of ``data``, the user's training items
+        excluded) overrides it."""
         return self.metrics(data, model.predict(data.features))
 
     def fit_decision(self, probabilities: np.ndarray, target: np.ndarray) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,48 @@ def test_check_output(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(UsageError, match="is a file; give a folder"):
         check_output(tmp_path / "file")
+
+
+class _NotingToyTask(ToyTask):
+    """The toy task with a reader note and one user per row pair: a spread split."""
+
+    def load_default(self, *, seed, options=None):
+        import warnings
+
+        import numpy as np
+
+        from finegrain_automl import DataNote
+
+        data = super().load_default(seed=seed)
+        warnings.warn(DataNote("2 duplicated rows were removed."), stacklevel=2)
+        groups = np.arange(len(data)) // 10  # groups of ten rows ...
+        groups[:3] = 1000  # ... and one of three, too few to spread over a test split and 5 folds
+        return dataclasses.replace(data, groups=groups, info={**data.info, "group_column": "user"})
+
+    def split_strategy(self, data):
+        from finegrain_automl.cv import SplitStrategy
+
+        return SplitStrategy(kind="spread", small_groups="train")
+
+
+def test_reader_notes_and_train_only_groups_are_noted_and_recorded() -> None:
+    class Plugin:
+        @hookimpl
+        def fg_automl_tasks(self):
+            return [_NotingToyTask()]
+
+    registry = make_registry(plugins=[("toy", Plugin())], autoload=False)
+    prepared = prepare_search(registry, task_name="toy", settings=SearchSettings(folds=5), data=DataOptions())
+    assert prepared.notes == (
+        "2 duplicated rows were removed.",
+        "1 user value with fewer than 6 rows (3 rows) is only trained on, never scored.",
+    )
+    assert len(prepared.splits.train_only) == 3
+
+
+def test_the_default_prediction_table_is_row_label_probability() -> None:
+    import pandas as pd
+
+    predictions = pd.DataFrame({"label": [1, 0], "prediction": [1, 0], "probability": [0.9, 0.2]})
+    table = ToyTask().prediction_table(predictions)
+    assert list(table.columns) == ["row", "label", "probability"] and list(table["row"]) == [0, 1]

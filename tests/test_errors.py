@@ -10,3 +10,19 @@ def test_every_user_error_is_an_fg_automl_error() -> None:
     for error in (DataError, PluginError, UsageError, SpaceError, NoCompletedTrialError, SearchInterrupted):
         assert issubclass(error, FgAutomlError), error
     assert issubclass(UsageError, ValueError) and issubclass(DataError, ValueError)
+
+
+def test_collect_notes_keeps_data_notes_in_order_and_lets_other_warnings_through() -> None:
+    import warnings
+
+    import pytest
+
+    from finegrain_automl import DataNote
+    from finegrain_automl.errors import collect_notes
+
+    with pytest.warns(RuntimeWarning, match="unrelated"), collect_notes() as notes:
+        warnings.warn(DataNote("12 duplicated rows were  removed."), stacklevel=1)
+        warnings.warn("unrelated", RuntimeWarning, stacklevel=1)
+        warnings.warn(DataNote("3 users are unknown."), stacklevel=1)
+        warnings.warn(DataNote("12 duplicated rows were removed."), stacklevel=1)  # said once
+    assert notes == ["12 duplicated rows were removed.", "3 users are unknown."]

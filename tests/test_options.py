@@ -69,10 +69,23 @@ def test_bad_options_name_the_problem_and_what_is_accepted(given, fragments) -> 
         assert fragment in str(error.value)
 
 
-def test_without_data_no_option_applies_and_none_is_required() -> None:
+def test_without_data_only_builtin_options_apply_and_none_is_required() -> None:
     assert _resolve({}, with_data=False) == {"min_rating": 3.5, "k": 10, "implicit": False}
     with pytest.raises(UsageError, match="--k only applies with --data FILE"):
         _resolve({"k": "5"}, with_data=False)
+    builtin = (*DECLARED[:2], DataOption(name="k", type=int, default=10, builtin=True))
+    assert resolve_options(builtin, {"k": "5"}, task_name="rec", command="search", with_data=False) == {
+        "min_rating": 3.5, "k": 5
+    }
+    with pytest.raises(UsageError, match="--min-rating only applies with --data FILE"):
+        resolve_options(builtin, {"k": "5", "min_rating": "4"}, task_name="rec", command="search", with_data=False)
+
+
+def test_builtin_options_reach_load_default_and_the_record(registry) -> None:
+    prepared = prepare_search(registry, task_name="toy", settings=SearchSettings(folds=2),
+                              data=DataOptions(options={"max_rows": "120"}))
+    assert len(prepared.data) == 120
+    assert prepared.data_options == {"sep": ",", "max_rows": 120}
 
 
 def test_predict_reuses_recorded_values_and_takes_only_predict_options() -> None:

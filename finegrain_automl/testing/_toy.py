@@ -79,7 +79,8 @@ class ToyTask(Task):
     metric = "F1 of class 1"
     data_options = (
         DataOption(name="sep", default=",", help="Field separator of --data.", predict=True),
-        DataOption(name="max_rows", type=int, help="Read only the first rows of --data; default: all."),
+        DataOption(name="max_rows", type=int, builtin=True,
+                   help="Use only the first rows of --data or of the built-in data; default: all."),
     )
 
     def model_families(self) -> Mapping[str, ModelFamily]:
@@ -95,8 +96,10 @@ class ToyTask(Task):
         """Tried first: a mid-sized MLP at a usual learning rate."""
         return [{"model": "mlp", "model.mlp.hidden": 8, "lr": 0.05}]
 
-    def load_default(self, *, seed: int) -> Dataset:
-        return self._dataset(make_toy_data(seed=seed), target="label")
+    def load_default(self, *, seed: int, options: Mapping[str, Any] | None = None) -> Dataset:
+        """The generated rows; ``options`` holds the ``builtin`` data options (``max_rows``)."""
+        frame = make_toy_data(seed=seed)
+        return self._dataset(frame.head((options or {}).get("max_rows", len(frame))), target="label")
 
     def read_file(self, source: DataSource) -> Dataset:
         if not source.path.is_file():
