@@ -92,11 +92,15 @@ class TaskConformance:
             dropped = {k: v for k, v in point.items() if k not in space.starting_point(point)}
             assert not dropped, f"starting point {point} has keys the default space cannot sample: {dropped}"
 
-    def test_built_in_data_has_a_target_with_two_classes_or_more(self, task: Task, sample: Dataset) -> None:
-        if not task.stratified:
-            pytest.skip(f"task {task.name!r} does not stratify by a target (not a classifier)")
-        assert sample.target is not None and len(sample) == len(sample.target)
-        assert len(np.unique(sample.target)) >= 2
+    def test_built_in_data_suits_the_split_strategy(self, task: Task, sample: Dataset) -> None:
+        """A classifier's data have a target of two classes or more; a grouped
+        or spread split's data have groups."""
+        assert len(sample) > 0
+        if task.stratified:
+            assert sample.target is not None and len(sample) == len(sample.target)
+            assert len(np.unique(sample.target)) >= 2
+        if task.split_strategy(sample).kind != "rows":
+            assert sample.groups is not None and len(sample.groups) == len(sample)
 
     @pytest.fixture(scope="class")
     def fitted(self, registry: Registry, task: Task, sample: Dataset) -> dict[str, Any]:

@@ -1,0 +1,144 @@
+"""Full-catalogue top-K lists and the ranking metrics of the task.
+
+Every user is ranked against every item the model knows (no sampled
+negatives: Krichene and Rendle, KDD 2020, show that sampled metrics can
+reverse rankings), with the user's training items excluded. Scores are
+computed block by block of users, so the memory needed is bounded by
+:data:`BLOCK_BYTES` whatever the numbers of users and items.
+
+Per user, with ``hits`` the recommended items among the user's held-out ones:
+
+- P@K = hits / K (always K, not ``min(K, |held-out|)``);
+- R@K = hits / |held-out|;
+- F1@K = 2 P R / (P + R), 0 without a hit;
+- NDCG@K = DCG / IDCG with DCG = sum over hits of 1 / log2(rank + 1) (rank
+  from 1) and IDCG the DCG of ``min(K, |held-out|)`` hits at the top.
+
+Each is averaged over the users with at least one held-out item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+__all__ = ["BLOCK_BYTES", "METRIC_NAMES", "block_rows", "frame_metrics", "ranking_metrics", "top_k"]
+
+#: Scores of one block of users take at most about this many bytes.
+BLOCK_BYTES = 64 * 2**20
+
+#: What :func:`ranking_metrics` returns, ``f1`` (F1@K) first.
+METRIC_NAMES = ("f1", "precision_at_k", "recall_at_k", "ndcg_at_k")
+
+
+def block_rows(n_items: int, *, bytes_per_score: int = 4, budget: int = BLOCK_BYTES) -> int:
+    """Users per block so that a block's scores (``bytes_per_score`` per
+    user-item pair, more for models with a wider intermediate) fit in ``budget``."""
+    return max(1, budget // max(1, n_items * bytes_per_score))
+
+
+def top_k(
+    scores_for: Callable[[np.ndarray], torch.Tensor],
+    users: np.ndarray,
+    *,
+    exclude: sp.csr_matrix,
+    k: int,
+    rows_per_block: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Returns the ``k`` best items of each user, best first, and their scores,
+    both ``[len(users), k]``.
+
+    Args:
+        scores_for: Scores of a block of user indices, ``[len(block), n_items]``.
+        users: User indices (rows of ``exclude``).
+        exclude: ``[n_users, n_items]``; the items each user must not be
+            recommended (the training items) are its nonzero entries.
+        k: List length; item ``-1`` (score NaN) fills the places of a user
+            who has fewer than ``k`` items left to recommend.
+        rows_per_block: Users scored at a time (:func:`block_rows`).
+    """
+    users = np.asarray(users, dtype=np.int64)
+    items = np.full((len(users), k), -1, dtype=np.int64)
+    scores = np.full((len(users), k), np.nan, dtype=np.float32)
+    for start in range(0, len(users), rows_per_block):
+        block = users[start : start + rows_per_block]
+        with torch.no_grad():
+            block_scores = scores_for(block).float()
+        seen = exclude[block].tocoo()
+        rows, cols = torch.from_numpy(seen.row.astype(np.int64)), torch.from_numpy(seen.col.astype(np.int64))
+        block_scores[rows, cols] = -torch.inf
+        width = min(k, block_scores.shape[1])
+        values, chosen = torch.topk(block_scores, width, dim=1)
+        empty = torch.isneginf(values)
+        chosen[empty], values[empty] = -1, torch.nan
+        items[start : start + len(block), :width] = chosen.numpy()
+        scores[start : start + len(block), :width] = values.numpy()
+    return items, scores
+
+
+def ranking_metrics(recommended: np.ndarray, relevant: sp.csr_matrix, n_relevant: np.ndarray, *, k: int) -> dict:
+    """Mean F1@K, P@K, R@K and NDCG@K over users with a held-out item.
+
+    Args:
+        recommended: ``[n, k]`` item indices per user, ``-1`` for an empty place.
+        relevant: ``[n, n_items]``, the user's held-out items the model knows.
+        n_relevant: ``[n]``, how many items each user has held out, known to
+            the model or not (an item the model never saw is a miss).
+        k: The list length K.
+    """
+    recommended = np.asarray(recommended, dtype=np.int64)[:, :k]
+    n = len(recommended)
+    rows = np.repeat(np.arange(n), recommended.shape[1])
+    cols = np.clip(recommended.ravel(), 0, None)
+    hits = np.asarray(relevant[rows, cols]).reshape(n, -1) > 0
+    hits &= recommended >= 0
+    n_relevant = np.asarray(n_relevant, dtype=np.float64)
+    scored = n_relevant > 0
+    if not scored.any():
+        return {name: 0.0 for name in METRIC_NAMES}
+    hits, n_relevant = hits[scored], n_relevant[scored]
+    n_hits = hits.sum(axis=1)
+    precision = n_hits / k
+    recall = n_hits / n_relevant
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(n_hits > 0, 2 * precision * recall / (precision + recall), 0.0)
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    dcg = (hits * discount[: hits.shape[1]]).sum(axis=1)
+    ideal = np.cumsum(discount)[np.minimum(n_relevant, k).astype(np.int64) - 1]
+    ndcg = dcg / ideal
+    return {
+        "f1": float(f1.mean()),
+        "precision_at_k": float(precision.mean()),
+        "recall_at_k": float(recall.mean()),
+        "ndcg_at_k": float(ndcg.mean()),
+    }
+
+
+def frame_metrics(held_out: pd.DataFrame, recommendations: pd.DataFrame, *, k: int) -> dict:
+    """:func:`ranking_metrics` of top-K lists given as rows.
+
+    Args:
+        held_out: The held-out interactions, columns ``user`` and ``item``.
+        recommendations: Columns ``user``, ``rank`` (1 to K) and ``item``, as
+            :meth:`RecommenderModel.recommend` returns them; a user of
+            ``held_out`` without rows here was recommended nothing.
+        k: The list length K.
+    """
+    from fg_automl_recommendation._data import ITEM, USER
+
+    held = held_out[[USER, ITEM]].drop_duplicates()
+    users = pd.Index(pd.unique(held[USER]))
+    items = pd.Index(pd.unique(pd.concat([held[ITEM], recommendations[ITEM]], ignore_index=True)))
+    n_relevant = held.groupby(USER, sort=False).size().reindex(users).to_numpy()
+    relevant = sp.csr_matrix(
+        (np.ones(len(held), dtype=np.float32), (users.get_indexer(held[USER]), items.get_indexer(held[ITEM]))),
+        shape=(len(users), len(items)),
+    )
+    recommended = np.full((len(users), k), -1, dtype=np.int64)
+    shown = recommendations[recommendations[USER].isin(users) & recommendations["rank"].between(1, k)]
+    recommended[users.get_indexer(shown[USER]), shown["rank"].to_numpy(np.int64) - 1] = items.get_indexer(shown[ITEM])
+    return ranking_metrics(recommended, relevant, n_relevant, k=k)
