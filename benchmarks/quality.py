@@ -1,7 +1,7 @@
 """Test F1 of each task's default search against classical baselines on the same test split.
 
 For every task and seed named, this runs the default search (``fg-automl
-search --task T --seed S`` with its defaults: built-in data, 5 folds, 180 s
+search --task T --seed S`` with its defaults: built-in data, 5 folds, 240 s
 budget) and, on the SAME held-out test split and development rows
 (``prepare_search(...).splits``, i.e. ``make_splits(..., seed=S)``),
 classical baselines that learn from the development rows only:
@@ -37,6 +37,28 @@ missing values left to the models):
   folds), outside the budget as the search's refit is, and scored once on
   the test rows.
 
+For recommendation (``benchmarks/_rec_baselines.py``), on the same spread
+split (every scored user's interactions shared out over the test rows and
+the development rows; ``splits.train_only`` users, with too few
+interactions, are development rows only trained on), three recommenders
+learn from the development rows and are scored on the test rows exactly as
+the task scores its models: top-K lists over the whole training catalogue,
+each user's training items excluded, K from the data (``--k``, default 10),
+with the plugin's own ``top_k`` and ``frame_metrics``:
+
+- ``popularity``: the most popular training items;
+- ``ItemKNN (tuned)``: item-item cosine similarity (with a shrink term),
+  each item's most similar items kept, scores = history @ similarity;
+- ``EASE (tuned)``: EASE in closed form, L2 on a log grid (1 to 3000).
+
+ItemKNN (neighbours 10 to 1000 x shrink 0 to 300) and EASE choose their
+setting by F1@K on an inner split of the development rows (about 20 % of
+each scored user's development rows held out, seeded); the best is refit on
+all development rows and scored once on the test rows, which never choose
+anything. No time budget: they take seconds. ``--data FILE`` (a MovieLens
+``u.data``, ``ratings.csv`` or ``ratings.dat``, or any file the task reads)
+replaces the task's built-in data, for this task only.
+
 Every gradient-boosting fit is single-threaded and as many run side by side
 (worker processes) as the search has one-CPU trials running (the machine's
 cores, 2 here); LightGBM gets ``n_jobs=1``, ``verbose=-1``. Tuning takes
@@ -46,10 +68,12 @@ Usage::
 
     .venv/bin/python benchmarks/quality.py [--tasks disease_risk text] [--time-budget 240] [--seeds 0 1 2]
         [--baseline-budget SECONDS] [--skip-search] [--output DIR]
+    .venv/bin/python benchmarks/quality.py --tasks recommendation [--seeds 0 1 2] [--data u.data] [--k 10]
 
 Issue 8's table is ``--tasks fraud disease_risk --seeds 0 1 2`` (about an hour
 on 2 cores: per task and seed, the search and two tunings of its length).
-``--skip-search --time-budget 30`` checks the baselines alone, quickly.
+``--skip-search --time-budget 30`` checks the baselines alone, quickly
+(``--tasks recommendation --skip-search``: the recommenders, in under a minute).
 
 The search's final model is the refit winner that the default ``--select
 one-se`` picks (or the final ensemble where the search builds one); when that
@@ -62,6 +86,12 @@ seed (with a row of means over several seeds) and one of differences: per
 task and baseline, the mean of (search - baseline) over seeds with its
 standard error (std ddof=1 / sqrt(n)) and wins/ties/losses (one test patient
 moves a small task's F1 by about 0.01, so single seeds decide little).
+
+Recommendation has tables of its own: per seed, F1@K, P@K, R@K and NDCG@K of
+the search's final model (the run record's ``final.test_metrics``) and of
+each baseline, with the baselines' chosen settings and inner F1 (and means
+over several seeds); then, per baseline (EASE first) and metric, the mean of
+(search - baseline) over seeds with its standard error and wins/ties/losses.
 Not a test: a search takes minutes.
 """
 
@@ -134,6 +164,12 @@ BOOSTED_TASKS = ("disease_risk", "fraud")
 #: Table columns of the baselines: the linear one of :data:`BASELINES`, then the boosted ones.
 COLUMNS = {"linear": "linear", "hgb": "HGB", "hgb tuned": "HGB tuned", "lightgbm tuned": "LightGBM tuned"}
 TIE = 1e-6  # F1 in float32
+#: The task whose baselines are recommenders (``benchmarks/_rec_baselines.py``), scored by ranking metrics.
+REC_TASK = "recommendation"
+#: Ranking metrics of the recommendation tables (the task's names), as headed for a list length K.
+REC_METRICS = {"f1": "F1@{k}", "p@k": "P@{k}", "r@k": "R@{k}", "ndcg@k": "NDCG@{k}"}
+#: The recommendation baselines in the order of the difference table, the strongest expected first.
+REC_DIFFERENCES = ("ease", "itemknn", "popularity")
 
 
 def search_cores(settings) -> int:
@@ -146,42 +182,21 @@ def search_cores(settings) -> int:
 
 def run_seed(task_name: str, seed: int, args, registry, console) -> dict:
     """One search (unless ``--skip-search``) and every baseline of ``task_name`` on seed ``seed``'s splits."""
-    from finegrain_automl.api import DataOptions, make_payload, prepare_search, run_prepared_search
-    from finegrain_automl.results import refit
+    from finegrain_automl.api import DataOptions, prepare_search
     from finegrain_automl.search import SearchSettings
 
     settings = SearchSettings(seed=seed, time_budget_s=args.time_budget, dashboard=False)
-    prepared = prepare_search(registry, task_name=task_name, settings=settings, data=DataOptions())
+    data = DataOptions()
+    if task_name == REC_TASK:  # --data and --k apply to this task only
+        data = DataOptions(path=args.data, options={"k": str(args.k)} if args.k is not None else None)
+    prepared = prepare_search(registry, task_name=task_name, settings=settings, data=data)
     splits = prepared.splits
     row = {"task": task_name, "seed": seed, "search": None, "scores": {}, "tuned": {}}
     budget = args.time_budget
     if not args.skip_search:
-        console.print(f"[bold]{task_name}[/], seed {seed}: default search ({len(prepared.data)} rows) ...")
-        started = time.perf_counter()
-        with tempfile.TemporaryDirectory() as tmp:
-            summary = run_prepared_search(prepared, registry, output=args.output or Path(tmp)).to_dict()
-            wall = time.perf_counter() - started
-            best = summary["best"]
-            # The final model: summary["final"] where a search can end in an ensemble, else the refit winner.
-            final = summary.get("final") or {**best, "kind": "single"}
-            first_f1 = final["test_f1"]
-            if final["kind"] != "single" or best["rank"] != 1:  # what --select best (one model) would refit
-                first = json.loads((Path(summary["run_dir"]) / "leaderboard.json").read_text())[0]
-                first_f1 = refit(make_payload(prepared), first["config"], development=splits.development,
-                                 test=splits.test).test_metrics["f1"]
-        budget = summary["elapsed_s"] - final["refit_seconds"]  # Ray start and stop, trials; not the refit
-        ensemble = summary.get("ensemble") if final["kind"] == "ensemble" else None
-        row["search"] = {"test_f1": final["test_f1"], "wall_s": wall, "first_f1": first_f1}
-        if ensemble:
-            row["search"] |= {"cv": f"{ensemble['oof_f1']:.4f} (OOF)",
-                              "final": f"ensemble of {len(ensemble['members'])}"}
-        else:
-            row["search"] |= {"cv": f"{best['cv_f1_mean']:.4f} ± {best['cv_f1_std']:.4f}",
-                              "final": f"{best['config']['model']} ({best['rank']})"}
-        console.print(
-            f"{task_name}, seed {seed}: search test F1 {final['test_f1']:.4f} (CV {row['search']['cv']}, "
-            f"{row['search']['final']}, {wall:.0f} s; rank 1: {first_f1:.4f})"
-        )
+        row["search"], budget = search_seed(prepared, registry, args, console)
+    if task_name == REC_TASK:
+        return row | rec_seed(prepared, seed, console)
     row["budget_s"] = budget = args.baseline_budget or budget
     name, baseline = BASELINES[task_name]
     row["scores"]["linear"] = baseline(prepared.data, splits.development, splits.test, seed=seed)
@@ -204,6 +219,74 @@ def run_seed(task_name: str, seed: int, args, registry, console) -> dict:
             f"{budget:.0f} s, {cores} fits at a time; refit {tuned.refit_seconds:.0f} s)"
         )
     return row
+
+
+def search_seed(prepared, registry, args, console) -> tuple[dict, float]:
+    """The default search of ``prepared``: its final model's test scores (``test_f1``, ``test_metrics``),
+    CV, rank 1's test F1, wall time; and the time the tuned baselines get (the search's, less the refit)."""
+    from finegrain_automl.api import make_payload, run_prepared_search
+    from finegrain_automl.results import refit
+
+    task_name, seed, splits = prepared.task.name, prepared.settings.seed, prepared.splits
+    console.print(f"[bold]{task_name}[/], seed {seed}: default search ({len(prepared.data)} rows) ...")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = run_prepared_search(prepared, registry, output=args.output or Path(tmp)).to_dict()
+        wall = time.perf_counter() - started
+        best = summary["best"]
+        # The final model: summary["final"] where a search can end in an ensemble, else the refit winner.
+        final = summary.get("final") or {**best, "kind": "single"}
+        first_f1 = final["test_f1"]
+        if final["kind"] != "single" or best["rank"] != 1:  # what --select best (one model) would refit
+            first = json.loads((Path(summary["run_dir"]) / "leaderboard.json").read_text())[0]
+            first_f1 = refit(make_payload(prepared), first["config"], development=splits.development,
+                             test=splits.test).test_metrics["f1"]
+    budget = summary["elapsed_s"] - final["refit_seconds"]  # Ray start and stop, trials; not the refit
+    ensemble = summary.get("ensemble") if final["kind"] == "ensemble" else None
+    search = {"test_f1": final["test_f1"], "test_metrics": final["test_metrics"], "wall_s": wall,
+              "first_f1": first_f1}
+    if ensemble:
+        search |= {"cv": f"{ensemble['oof_f1']:.4f} (OOF)",
+                   "final": f"ensemble of {len(ensemble['members'])}"}
+    else:
+        search |= {"cv": f"{best['cv_f1_mean']:.4f} ± {best['cv_f1_std']:.4f}",
+                   "final": f"{best['config']['model']} ({best['rank']})"}
+    console.print(
+        f"{task_name}, seed {seed}: search test F1 {final['test_f1']:.4f} (CV {search['cv']}, "
+        f"{search['final']}, {wall:.0f} s; rank 1: {first_f1:.4f})"
+    )
+    return search, budget
+
+
+def rec_seed(prepared, seed: int, console) -> dict:
+    """The recommendation baselines (``benchmarks/_rec_baselines.py``) on ``prepared``'s splits:
+    ``rec`` (key: :class:`Scored`), ``k`` and the data's ``source``."""
+    from _rec_baselines import REC_BASELINES, rec_baselines
+
+    splits, k = prepared.splits, int(prepared.data.info["k"])
+
+    def report(key: str, scored) -> None:
+        metrics = ", ".join(f"{heading.format(k=k)} {scored.test[name]:.4f}"
+                            for name, heading in REC_METRICS.items())
+        console.print(f"{REC_TASK}, seed {seed}: {REC_BASELINES[key][0]}: {metrics} ({_setting(scored)}, "
+                      f"{scored.seconds:.1f} s)")
+
+    console.print(f"{REC_TASK}, seed {seed}: {prepared.data_source}: {prepared.data.info['users']} users, "
+                  f"{prepared.data.info['items']} items, {len(prepared.data)} interactions; "
+                  f"{len(splits.development)} development rows ({len(splits.train_only)} only trained on), "
+                  f"{len(splits.test)} test rows")
+    scored = rec_baselines(prepared.data, splits.development, splits.test, train_only=splits.train_only,
+                           seed=seed, report=report)
+    return {"rec": dict(scored), "k": k, "source": prepared.data_source}
+
+
+def _setting(scored) -> str:
+    """``l2=300, inner F1 0.1086 of 8``: the chosen setting, its inner F1 and how many were tried."""
+    if scored.inner_f1 is None:
+        return "untuned"
+    chosen = ", ".join(f"{name}={value:g}" for name, value in scored.setting.items())
+    edge = " (grid edge)" if scored.grid_edge else ""
+    return f"{chosen}{edge}; inner F1 {scored.inner_f1:.4f} of {scored.tried}"
 
 
 def _task_rows(rows: list[dict]) -> dict[str, list[dict]]:
@@ -279,9 +362,76 @@ def difference_table(rows: list[dict]):
     return table
 
 
+def rec_table(rows: list[dict], *, seeds: int):
+    """Test ranking metrics of the search's final model and of every recommendation baseline, per seed."""
+    from _rec_baselines import REC_BASELINES
+    from rich.table import Table
+
+    k = rows[0]["k"]
+    sources = list(dict.fromkeys(row["source"] for row in rows))
+    source = sources[0] if len(sources) == 1 else "the task's built-in data, generated with each seed"
+    table = Table(
+        title=f"Recommendation, test metrics (K = {k}, full catalogue, training items excluded): default "
+        f"search and baselines on the same test split per seed",
+        caption=f"Data: {source}. Baselines learn from the development rows; ItemKNN and EASE "
+        "choose their setting by F1@K on an inner split of those rows (inner F1 of n settings tried), "
+        "then are refit on all of them.",
+    )
+    for column in ("seed", "model", *(name.format(k=k) for name in REC_METRICS.values()), "how chosen", "s"):
+        table.add_column(column, justify="left" if column in ("model", "how chosen") else "right")
+
+    def metric_cells(scores: dict) -> list[str]:
+        return [f"{scores[name]:.4f}" for name in REC_METRICS]
+
+    for row in rows:
+        search = row["search"]
+        if search is not None:
+            how = f"final {search['final']}; CV F1 {search['cv']}; rank 1 F1 {search['first_f1']:.4f}"
+            table.add_row(str(row["seed"]), "search", *metric_cells(search["test_metrics"]), how,
+                          f"{search['wall_s']:.0f}")
+        for key, scored in row["rec"].items():
+            table.add_row(str(row["seed"]), REC_BASELINES[key][0], *metric_cells(scored.test),
+                          _setting(scored), f"{scored.seconds:.1f}", end_section=key == list(row["rec"])[-1])
+    if seeds > 1:
+        models = ([("search", [row["search"]["test_metrics"] for row in rows])] if rows[0]["search"] else [])
+        models += [(REC_BASELINES[key][0], [row["rec"][key].test for row in rows]) for key in rows[0]["rec"]]
+        for model, scores in models:
+            means = {name: np.mean([score[name] for score in scores]) for name in REC_METRICS}
+            table.add_row(f"mean of {len(rows)}", model, *metric_cells(means), "", "")
+    return table
+
+
+def rec_difference_table(rows: list[dict]):
+    """Per recommendation baseline and metric: mean of (search - baseline) over seeds, its standard
+    error, wins."""
+    from _rec_baselines import REC_BASELINES
+    from rich.table import Table
+
+    k = rows[0]["k"]
+    table = Table(title=f"Recommendation: search minus baseline, test metrics (K = {k}) over seeds "
+                  "(± standard error: std ddof=1 / sqrt(n))")
+    columns = ("baseline", "metric", "seeds", "search", "baseline score", "search - baseline",
+               "wins/ties/losses")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("baseline", "metric") else "right")
+    for key in REC_DIFFERENCES:
+        for name, heading in REC_METRICS.items():
+            searched = np.array([row["search"]["test_metrics"][name] for row in rows])
+            scores = np.array([row["rec"][key].test[name] for row in rows])
+            diff = searched - scores
+            wins, ties = int((diff > TIE).sum()), int((np.abs(diff) <= TIE).sum())
+            error = f" ± {diff.std(ddof=1) / np.sqrt(len(diff)):.4f}" if len(diff) > 1 else " (one seed)"
+            table.add_row(REC_BASELINES[key][0], heading.format(k=k), str(len(diff)),
+                          f"{searched.mean():.4f}", f"{scores.mean():.4f}", f"{diff.mean():+.4f}{error}",
+                          f"{wins}/{ties}/{len(diff) - wins - ties}",
+                          end_section=name == list(REC_METRICS)[-1])
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", nargs="+", default=["disease_risk", "text"], choices=sorted(BASELINES))
+    parser.add_argument("--tasks", nargs="+", default=["disease_risk", "text"],
+                        choices=sorted([*BASELINES, REC_TASK]))
     parser.add_argument("--time-budget", type=float, default=240.0,
                         help="The search's time budget in seconds (with --skip-search: the tuning budget).")
     parser.add_argument("--baseline-budget", type=float, default=None, metavar="SECONDS",
@@ -293,7 +443,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="Seeds of the split, the search and the baselines; several give a per-seed "
                         "table and the means. Issue 8's table: --tasks fraud disease_risk --seeds 0 1 2.")
+    parser.add_argument("--data", type=Path, default=None, metavar="FILE",
+                        help=f"The {REC_TASK} task's interactions (e.g. a MovieLens u.data) instead of its "
+                        "built-in data; the other tasks keep theirs.")
+    parser.add_argument("--k", type=int, default=None,
+                        help=f"List length K of the {REC_TASK} task (default: the task's, 10).")
     args = parser.parse_args()
+    if args.k is not None and args.k < 1:
+        parser.error(f"--k is the length of each user's list and must be at least 1, but got {args.k}.")
+    for given, option in [(args.data, "--data"), (args.k, "--k")]:
+        if given is not None and REC_TASK not in args.tasks:
+            parser.error(f"{option} applies to the {REC_TASK} task only; add it to --tasks or remove "
+                         f"{option}.")
     if args.baseline_budget is not None and args.baseline_budget <= 0:
         parser.error(f"--baseline-budget must be positive, got {args.baseline_budget:g}.")
     if any(task in BOOSTED_TASKS for task in args.tasks):
@@ -309,9 +470,16 @@ def main() -> None:
     console = Console(width=160)
     registry = make_registry()
     rows = [run_seed(task, seed, args, registry, console) for task in args.tasks for seed in args.seeds]
-    console.print(f1_table(rows, seeds=len(args.seeds), skip_search=args.skip_search))
-    if not args.skip_search:
-        console.print(difference_table(rows))
+    classified = [row for row in rows if row["task"] != REC_TASK]
+    recommended = [row for row in rows if row["task"] == REC_TASK]
+    if classified:
+        console.print(f1_table(classified, seeds=len(args.seeds), skip_search=args.skip_search))
+        if not args.skip_search:
+            console.print(difference_table(classified))
+    if recommended:
+        console.print(rec_table(recommended, seeds=len(args.seeds)))
+        if not args.skip_search:
+            console.print(rec_difference_table(recommended))
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ class RecommendationTask(Task):
     description = "Top-K recommendation from implicit feedback (a realistic generator by default): F1@K."
     hyperparameters = frozenset({"lr", "epochs", "batch_size"})
     stratified = False
-    leaderboard_metrics = ("precision_at_k", "recall_at_k", "ndcg_at_k")
+    leaderboard_metrics = ("p@k", "r@k", "ndcg@k")
     metric = ("mean per-user F1@K of full-catalogue top-K lists (training items excluded) against the "
               "user's held-out items")
     data_options = DATA_OPTIONS
@@ -105,13 +105,15 @@ class RecommendationTask(Task):
 
     def starting_points(self) -> Sequence[Mapping[str, Any]]:
         """A known-good configuration per family, EASE (the strong simple baseline) first."""
+        # Measured on fold 1 of the built-in data (seed 0), one core: EASE l2=300 F1@10 0.111 in 1 s;
+        # this Mult-VAE 0.115 in 14 s (hidden 600, 40 epochs, batch 256: 50 s); this MF 0.113 in 4 s.
         return [
-            {"model": "ease", "model.ease.solver": "closed", "model.ease.l2": 100.0},
-            {"model": "multvae", "model.multvae.hidden": 600, "model.multvae.latent": 200,
-             "model.multvae.dropout": 0.5, "model.multvae.beta": 0.2, "lr": 1e-3, "epochs": 40,
-             "batch_size": 256},
+            {"model": "ease", "model.ease.solver": "closed", "model.ease.l2": 300.0},
+            {"model": "multvae", "model.multvae.hidden": 400, "model.multvae.latent": 100,
+             "model.multvae.dropout": 0.5, "model.multvae.beta": 0.2, "lr": 2e-3, "epochs": 30,
+             "batch_size": 512},
             {"model": "mf", "model.mf.dim": 64, "model.mf.loss": "bpr", "model.mf.negatives": 4,
-             "model.mf.reg": 1e-4, "lr": 3e-3, "epochs": 20, "batch_size": 1024},
+             "model.mf.reg": 1e-3, "lr": 3e-3, "epochs": 20, "batch_size": 1024},
             {"model": "two_tower", "model.two_tower.dim": 64, "model.two_tower.depth": 1,
              "model.two_tower.loss": "softmax", "model.two_tower.temperature": 0.1, "lr": 3e-3, "epochs": 20,
              "batch_size": 1024},

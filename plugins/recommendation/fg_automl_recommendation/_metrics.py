@@ -32,7 +32,7 @@ __all__ = ["BLOCK_BYTES", "METRIC_NAMES", "block_rows", "frame_metrics", "rankin
 BLOCK_BYTES = 64 * 2**20
 
 #: What :func:`ranking_metrics` returns, ``f1`` (F1@K) first.
-METRIC_NAMES = ("f1", "precision_at_k", "recall_at_k", "ndcg_at_k")
+METRIC_NAMES = ("f1", "p@k", "r@k", "ndcg@k")
 
 
 def block_rows(n_items: int, *, bytes_per_score: int = 4, budget: int = BLOCK_BYTES) -> int:
@@ -77,6 +77,7 @@ def top_k(
         chosen[empty], values[empty] = -1, torch.nan
         items[start : start + len(block), :width] = chosen.numpy()
         scores[start : start + len(block), :width] = values.numpy()
+        del block_scores, values, chosen, empty  # else two blocks are alive while the next is scored
     return items, scores
 
 
@@ -112,9 +113,9 @@ def ranking_metrics(recommended: np.ndarray, relevant: sp.csr_matrix, n_relevant
     ndcg = dcg / ideal
     return {
         "f1": float(f1.mean()),
-        "precision_at_k": float(precision.mean()),
-        "recall_at_k": float(recall.mean()),
-        "ndcg_at_k": float(ndcg.mean()),
+        "p@k": float(precision.mean()),
+        "r@k": float(recall.mean()),
+        "ndcg@k": float(ndcg.mean()),
     }
 
 

@@ -28,24 +28,24 @@ def test_metrics_match_a_hand_computed_example() -> None:
     scores = frame_metrics(held_out, recommended, k=3)
     ndcg_a = 1.0 / (1.0 + 1.0 / math.log2(3))
     assert scores["f1"] == pytest.approx((0.4 + 0.5 + 0.0) / 3)
-    assert scores["precision_at_k"] == pytest.approx((1 / 3 + 1 / 3) / 3)  # divided by K, never by |held-out|
-    assert scores["recall_at_k"] == pytest.approx((0.5 + 1.0) / 3)
-    assert scores["ndcg_at_k"] == pytest.approx((ndcg_a + 0.5) / 3)
+    assert scores["p@k"] == pytest.approx((1 / 3 + 1 / 3) / 3)  # divided by K, never by |held-out|
+    assert scores["r@k"] == pytest.approx((0.5 + 1.0) / 3)
+    assert scores["ndcg@k"] == pytest.approx((ndcg_a + 0.5) / 3)
 
 
 def test_a_perfect_list_scores_one_and_a_short_list_counts_its_empty_places_as_misses() -> None:
     held_out = pd.DataFrame({"user": ["a", "a"], "item": ["x", "y"]})
     perfect = frame_metrics(held_out, _frame({"a": ["y", "x"]}), k=2)
-    assert perfect == {"f1": 1.0, "precision_at_k": 1.0, "recall_at_k": 1.0, "ndcg_at_k": pytest.approx(1.0)}
+    assert perfect == {"f1": 1.0, "p@k": 1.0, "r@k": 1.0, "ndcg@k": pytest.approx(1.0)}
     short = frame_metrics(held_out, _frame({"a": ["x"]}), k=2)  # one place of two filled
-    assert short["precision_at_k"] == pytest.approx(0.5) and short["recall_at_k"] == pytest.approx(0.5)
+    assert short["p@k"] == pytest.approx(0.5) and short["r@k"] == pytest.approx(0.5)
     assert frame_metrics(held_out, _frame({}), k=2)["f1"] == 0.0  # recommended nothing
 
 
 def test_held_out_items_the_model_never_saw_are_misses_in_the_recall() -> None:
     relevant = sp.csr_matrix(np.array([[1, 0, 0]], dtype=np.float32))
     scores = ranking_metrics(np.array([[0, 1]]), relevant, np.array([3]), k=2)  # 2 more items unknown
-    assert scores["recall_at_k"] == pytest.approx(1 / 3) and scores["precision_at_k"] == pytest.approx(1 / 2)
+    assert scores["r@k"] == pytest.approx(1 / 3) and scores["p@k"] == pytest.approx(1 / 2)
 
 
 def test_top_k_excludes_training_items_and_pads_when_too_few_are_left() -> None:

@@ -40,13 +40,14 @@ def test_tiny_recommendation_search_then_predict(tmp_path: Path) -> None:
     assert "Note: 3 duplicated interactions" in " ".join(result.output.split())
     assert data["train_only_groups"] >= 0 and data["train_only_rows"] >= data["train_only_groups"]
     assert summary["trials"]["completed"] >= 1
-    assert summary["best"]["config"]["model"] == "ease"  # the first starting point, EASE in closed form
+    assert summary["starting_points"][0] == {"model": "ease", "model.ease.l2": 300.0, "model.ease.solver": "closed"}
+    assert summary["best"]["config"]["model"] in {"ease", "multvae", "mf"}  # the first three starting points
     final = summary["final"]
     assert final["kind"] == "single" and 0.0 < final["test_f1"] <= 1.0
-    assert set(final["test_metrics"]) == {"f1", "precision_at_k", "recall_at_k", "ndcg_at_k"}
+    assert set(final["test_metrics"]) == {"f1", "p@k", "r@k", "ndcg@k"}
     run_dir = Path(summary["run_dir"])
     board = pd.read_csv(run_dir / "leaderboard.csv")
-    assert {"cv_precision_at_k", "cv_recall_at_k", "cv_ndcg_at_k"} <= set(board.columns)
+    assert {"cv_p@k", "cv_r@k", "cv_ndcg@k"} <= set(board.columns)
     assert not (run_dir / "predictions").exists() or not any((run_dir / "predictions").iterdir())
 
     # predict: a known user (with an item to leave out) and a user the model never saw.
