@@ -511,10 +511,14 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], rows: Sequence[Mappi
         f"are in `{SPLITS_FILE}`",
         f"- Trials: {trials['completed']} completed, {trials['pruned']} pruned, "
         f"{trials['failed']} failed in {summary['elapsed_s']:.0f} s",
-        "",
-        "## Winner",
-        "",
     ]
+    data = summary["data"]
+    if data.get("train_only_rows"):
+        groups = f" of {data['train_only_groups']} groups" if data.get("train_only_groups") else ""
+        lines.append(f"- Only trained on, never scored: {data['train_only_rows']} rows{groups} "
+                     "(too few rows to spread over the test split and every fold)")
+    lines += [f"- Note: {note}" for note in data.get("notes", [])]
+    lines += ["", "## Winner", ""]
     if best:
         lines += [
             f"- Model: `{best['config'].get(MODEL_KEY)}`; CV F1 {best['cv_f1_mean']:.4f} "

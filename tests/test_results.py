@@ -49,3 +49,12 @@ def test_report_of_an_ensemble_run_scores_the_ensemble_not_the_single_winner(tmp
     text = (tmp_path / "report.md").read_text()
     assert "## Final model: ensemble of the best trials" in text and "Test metrics: f1 0.7500" in text
     assert "refit on all development rows, scored once" not in text
+
+
+def test_report_counts_train_only_rows_and_lists_the_reader_notes(tmp_path: Path) -> None:
+    data = {"source": "u.data", "rows": 100, "test_rows": 20, "train_only_rows": 7, "train_only_groups": 3,
+            "notes": ["2 duplicated interactions (same user and item) were removed."]}
+    results.write_report(tmp_path, _summary(tmp_path, data=data), _ROWS)
+    text = (tmp_path / "report.md").read_text()
+    assert "- Only trained on, never scored: 7 rows of 3 groups" in text
+    assert "- Note: 2 duplicated interactions (same user and item) were removed." in text
