@@ -20,9 +20,12 @@ def test_collect_notes_keeps_data_notes_in_order_and_lets_other_warnings_through
     from finegrain_automl import DataNote
     from finegrain_automl.errors import collect_notes
 
-    with pytest.warns(RuntimeWarning, match="unrelated"), collect_notes() as notes:
+    def read() -> None:
         warnings.warn(DataNote("12 duplicated rows were  removed."), stacklevel=1)
         warnings.warn("unrelated", RuntimeWarning, stacklevel=1)
         warnings.warn(DataNote("3 users are unknown."), stacklevel=1)
         warnings.warn(DataNote("12 duplicated rows were removed."), stacklevel=1)  # said once
+
+    with pytest.warns(RuntimeWarning, match="unrelated"), collect_notes() as notes:
+        read()
     assert notes == ["12 duplicated rows were removed.", "3 users are unknown."]
