@@ -417,12 +417,15 @@ def _describe_task(registry: Any, name: str) -> None:
     out.print(f"[bold]{task.name}[/]: {task.description}", soft_wrap=True)
     out.print(f"Ranked by: {task.metric}" + (f"; the leaderboard also shows {', '.join(task.leaderboard_metrics)}"
                                             if task.leaderboard_metrics else ""), soft_wrap=True)
-    options = Table(title=f"Data options of {task.name} (with --data FILE)")
-    for column in ("option", "default", "help", "predict"):
+    builtin = any(option.builtin for option in task.data_options)
+    options = Table(title=f"Data options of {task.name} (with --data FILE"
+                    + ("; those marked in 'built-in' also without it)" if builtin else ")"))
+    for column in ("option", "default", "help", "predict", *(("built-in",) if builtin else ())):
         options.add_column(column, overflow="fold")
     for option in task.data_options:
         options.add_row(option.usage(), "required" if option.required else str(option.default or "-"),
-                        option.help, "yes" if option.predict else "no")
+                        option.help, "yes" if option.predict else "no",
+                        *(("yes" if option.builtin else "no",) if builtin else ()))
     if task.data_options:
         out.print(options)
     else:

@@ -151,6 +151,7 @@ def test_plugins_describes_a_task(registry) -> None:
     result = runner.invoke(cli.app, ["plugins", "--task", "toy"], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
     for fragment in ("Ranked by: F1 of class 1", "--sep TEXT", "Field separator of --data.", "--max-rows INTEGER",
+                     "those marked in 'built-in' also without it",
                      "linear", "mlp", "One hidden layer."):
         assert fragment in result.output, fragment
 
