@@ -205,3 +205,29 @@ def test_other_searchers_and_schedulers_run_and_are_recorded(tmp_path: Path, sea
     assert f"searcher: {searcher} (" in report and f"scheduler: {scheduler} (" in report
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{Path(summary['run_dir']) / 'study.db'}")
     assert len(study.trials) == 3
+
+
+@pytest.mark.parametrize(
+    ("address", "error", "fragment"),
+    [
+        (None, "RayStartError", "Ray did not start on this machine: The current node timed out during startup."),
+        ("10.0.0.5:6379", "UsageError", "Could not join the Ray cluster at --address 10.0.0.5:6379"),
+    ],
+)
+def test_ray_that_does_not_start_is_a_one_line_error(monkeypatch, address, error, fragment) -> None:
+    import ray
+
+    from finegrain_automl.errors import FgAutomlError
+    from finegrain_automl.search import SearchSettings, ray_session
+
+    def fail(**_):
+        raise Exception("The current node timed out during startup.")  # what Ray raises on a loaded machine
+
+    shutdowns = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda address=None, **options: fail())
+    monkeypatch.setattr(ray, "shutdown", lambda: shutdowns.append(True))
+    with pytest.raises(FgAutomlError) as caught, ray_session(SearchSettings(address=address, dashboard=False)):
+        pass
+    assert type(caught.value).__name__ == error and str(caught.value).startswith(fragment)
+    assert "\n" not in str(caught.value) and shutdowns == [True]  # a half-started local instance is stopped

@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finegrain_automl.errors import UsageError
+from finegrain_automl.errors import FgAutomlError, UsageError
 from finegrain_automl.trial import METRIC, TrialPayload, tune_trainable
 
-__all__ = ["SearchProgress", "SearchSettings", "TrialRecord", "run_search", "ray_session"]
+__all__ = ["RayStartError", "SearchProgress", "SearchSettings", "TrialRecord", "run_search", "ray_session"]
 
 
 
@@ -135,6 +135,10 @@ def _configure_environment(*, local: bool) -> None:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
+class RayStartError(FgAutomlError):
+    """A local Ray instance could not start (an overloaded machine, no memory or disk)."""
+
+
 class ray_session:  # noqa: N801 - used as a context manager, like open()
     """Starts (or joins) Ray for one search and shuts it down afterwards.
 
@@ -169,11 +173,18 @@ class ray_session:  # noqa: N801 - used as a context manager, like open()
             options["runtime_env"] = {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}}
         try:
             context = ray.init(address=self.settings.address, **options)
-        except (ConnectionError, TimeoutError, RuntimeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - Ray raises bare Exceptions too ("node timed out during startup")
+            ray.shutdown()  # whatever part of a local instance did start
             reason = " ".join(str(exc).split())[:200]
-            raise UsageError(
-                f"Could not join the Ray cluster at --address {self.settings.address}: {reason}. "
-                "Check the address (host:port of the head node, e.g. 10.0.0.5:6379) and that the cluster is up."
+            if self.settings.address is not None:
+                raise UsageError(
+                    f"Could not join the Ray cluster at --address {self.settings.address}: {reason}. Check the "
+                    "address (host:port of the head node, e.g. 10.0.0.5:6379) and that the cluster is up."
+                ) from None
+            raise RayStartError(
+                f"Ray did not start on this machine: {reason}. It needs free memory, a few seconds of CPU and "
+                "space in /tmp; close other heavy work and run the search again, or start Ray yourself "
+                "(`ray start --head --node-ip-address 127.0.0.1`) and pass --address auto."
             ) from None
         self._started = True
         try:
