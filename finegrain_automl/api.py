@@ -547,41 +547,16 @@ def predict(
     data_path: Path,
     options: dict[str, str | bool] | None = None,
     other_options: Sequence[str] = (),
+    as_table: bool = False,
 ) -> pd.DataFrame:
     """Applies a run's refit model to the rows of ``data_path``; returns what
-    its :meth:`FittedModel.predict` returns.
+    its :meth:`FittedModel.predict` returns or, with ``as_table``, what
+    ``fg-automl predict`` writes (:meth:`~finegrain_automl.task.Task.prediction_table`).
 
     ``options`` (raw, as the command line gave them) override the task data
     options saved with the run (for example another ``text_column``); only
     those the task declares with ``predict=True`` are accepted.
     """
-    return _predict(registry, run_dir=run_dir, data_path=data_path, options=options,
-                    other_options=other_options)[1]
-
-
-def predict_table(
-    registry: Registry,
-    *,
-    run_dir: Path,
-    data_path: Path,
-    options: dict[str, str | bool] | None = None,
-    other_options: Sequence[str] = (),
-) -> pd.DataFrame:
-    """What ``fg-automl predict`` writes: :func:`predict`'s output as the
-    task's :meth:`~finegrain_automl.task.Task.prediction_table`."""
-    task, predictions = _predict(registry, run_dir=run_dir, data_path=data_path, options=options,
-                                 other_options=other_options)
-    return task.prediction_table(predictions)
-
-
-def _predict(
-    registry: Registry,
-    *,
-    run_dir: Path,
-    data_path: Path,
-    options: dict[str, str | bool] | None = None,
-    other_options: Sequence[str] = (),
-) -> tuple[Task, pd.DataFrame]:
     run_dir = run_dir.expanduser().resolve()
     run = results.read_run(run_dir)
     task = registry.task(run["task"])
@@ -599,4 +574,5 @@ def _predict(
             ),
         )
     )
-    return task, model.predict(dataset.features)
+    predictions = model.predict(dataset.features)
+    return task.prediction_table(predictions) if as_table else predictions

@@ -349,14 +349,15 @@ def predict(
     top-K items of each user of the file). The task's data options recorded
     with the run are reused; those the task lets predict take may be given again.
     """
-    from finegrain_automl.api import predict_table
+    from finegrain_automl.api import predict as predict_rows
     from finegrain_automl.errors import collect_notes
 
     if output is not None:
         _check_output_file(output, data=data)
     with err.status("Predicting..."), collect_notes() as notes:
         options, own = _task_options(ctx)
-        frame = predict_table(_registry(), run_dir=run, data_path=data, options=options, other_options=own)
+        frame = predict_rows(_registry(), run_dir=run, data_path=data, options=options, other_options=own,
+                             as_table=True)
     for note in notes:
         err.print(f"[yellow]Note:[/] {note}", highlight=False, soft_wrap=True)
     if output is None:
