@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pandas as pd
 
@@ -48,6 +49,7 @@ __all__ = [
     "predict",
     "prepare_search",
     "run_prepared_search",
+    "write_predictions",
 ]
 
 ProgressView = Callable[[SearchProgress], AbstractContextManager[Any]]
@@ -104,7 +106,7 @@ def _validate_settings(settings: SearchSettings) -> None:
             f"--cpus-per-trial {settings.cpus_per_trial:g} asks for more CPUs than this machine has "
             f"({os.cpu_count()}). Use --cpus-per-trial {os.cpu_count()} or less.",
         ),
-        (settings.folds >= 2, f"--folds must be at least 2, got {settings.folds}. Use --folds 2 or more."),
+        (settings.folds is None or settings.folds >= 2, f"--folds must be at least 2, got {settings.folds}. Use --folds 2 or more."),
         (
             settings.repeats is None or settings.repeats >= 1,
             f"--repeats must be at least 1, got {settings.repeats}. Use --repeats 1 for plain k-fold CV.",
@@ -255,10 +257,10 @@ def prepare_search(
         test_fraction=settings.test_fraction,
         seed=settings.seed,
         strategy=strategy,
-        repeats=settings.repeats,  # None: chosen from the number of development rows
+        repeats=settings.repeats,  # None: the task's, or chosen from the number of development rows
     )
 
-    settings = dataclasses.replace(settings, repeats=splits.repeats)
+    settings = dataclasses.replace(settings, folds=splits.n_folds, repeats=splits.repeats)
     if len(splits.train_only):
         column = dataset.info.get("group_column", "group")
         groups = len(set(dataset.groups[splits.train_only].tolist()))
@@ -557,22 +559,70 @@ def predict(
     options saved with the run (for example another ``text_column``); only
     those the task declares with ``predict=True`` are accepted.
     """
+    task, _, predictions, _ = _predict(registry, run_dir=run_dir, data_path=data_path, options=options,
+                                       other_options=other_options)
+    return task.prediction_table(predictions) if as_table else predictions
+
+
+def write_predictions(
+    registry: Registry,
+    *,
+    run_dir: Path,
+    data_path: Path,
+    output: Path | None,
+    options: dict[str, str | bool] | None = None,
+    other_options: Sequence[str] = (),
+    stdout: TextIO | None = None,
+) -> list[str]:
+    """What ``fg-automl predict`` does: predicts the rows of ``data_path`` (as
+    :func:`predict`), writes the task's prediction table to ``output`` (stdout
+    when ``None``: ``stdout``, default ``sys.stdout``) in the task's format
+    (:meth:`~finegrain_automl.task.Task.write_predictions`), then whatever the
+    task's ``predict``-only options ask for (:meth:`~finegrain_automl.task.Task.after_predict`).
+
+    Returns:
+        One line per thing written, for the user.
+    """
+    task, dataset, predictions, resolved = _predict(registry, run_dir=run_dir, data_path=data_path,
+                                                    options=options, other_options=other_options)
+    table = task.prediction_table(predictions)
+    written = []
+    if output is None:
+        stream = stdout or sys.stdout
+        task.write_predictions(table, stream)
+        stream.flush()
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with output.open("w", encoding="utf-8", newline="") as stream:
+            task.write_predictions(table, stream)
+        written.append(f"Wrote {len(table)} rows of predictions ({task.prediction_format}) to {output}")
+    return written + task.after_predict(predictions, data=dataset, options=resolved)
+
+
+def _predict(
+    registry: Registry,
+    *,
+    run_dir: Path,
+    data_path: Path,
+    options: dict[str, str | bool] | None,
+    other_options: Sequence[str],
+) -> tuple[Task, Dataset, pd.DataFrame, dict[str, Any]]:
+    """The task, the rows read from ``data_path``, the model's predictions and the resolved options."""
     run_dir = run_dir.expanduser().resolve()
     run = results.read_run(run_dir)
     task = registry.task(run["task"])
     model = results.load_fitted_model(run_dir, task=task, families=registry.families[task.name])
-    target = run["data"].get("target")
+    resolved = resolve_options(
+        task.data_options, options or {}, task_name=task.name, command="predict", with_data=True,
+        recorded=run["data"].get("options", {}), other_options=other_options,
+    )
     dataset = task.read_file(
         DataSource(
             path=data_path.expanduser().resolve(),
-            target=target,
+            target=run["data"].get("target"),
             require_target=False,
             drop_columns=tuple(run["data"].get("drop_columns", ())),
-            options=resolve_options(
-                task.data_options, options or {}, task_name=task.name, command="predict", with_data=True,
-                recorded=run["data"].get("options", {}), other_options=other_options,
-            ),
+            options=resolved,
         )
     )
-    predictions = model.predict(dataset.features)
-    return task.prediction_table(predictions) if as_table else predictions
+    return task, dataset, model.predict(dataset.features), resolved

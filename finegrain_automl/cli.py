@@ -96,10 +96,13 @@ def search(
     time_budget: Annotated[
         float, typer.Option(help="Seconds for the trials (Ray start-up and the refit come on top); 0: no limit.")
     ] = 240.0,
-    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    folds: Annotated[
+        int | None, typer.Option(help="Cross-validation folds; default: 5, or the task's own (see its README).")
+    ] = None,
     repeats: Annotated[
         int | None,
-        typer.Option(help="Passes of the folds, each shuffled anew; default: 3 below 750 development rows, 2 below 1,500, else 1."),
+        typer.Option(help="Passes of the folds, each shuffled anew; default: the task's own, else 3 below 750 "
+                     "development rows, 2 below 1,500, else 1."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for splits, sampler and training (0 or more).")] = 0,
     cpus_per_trial: Annotated[float, typer.Option(help="CPUs each trial reserves.")] = 1.0,
@@ -339,33 +342,36 @@ def _print_ensemble(ensemble: dict[str, Any]) -> None:
 def predict(
     ctx: typer.Context,
     run: Annotated[Path, typer.Option("--run", help="Run directory written by `fg-automl search`.")],
-    data: Annotated[Path, typer.Option("--data", help="CSV or Parquet file with the rows to predict.")],
-    output: Annotated[Path | None, typer.Option(help="Where to write predictions (CSV); default: stdout.")] = None,
+    data: Annotated[
+        Path, typer.Option("--data", help="The rows to predict: a CSV or Parquet file, or what the task's README says.")
+    ],
+    output: Annotated[
+        Path | None, typer.Option(help="Where to write predictions (CSV, or the task's format); default: stdout.")
+    ] = None,
 ) -> None:
-    """Apply a run's refit model to new data and write its predictions as CSV.
+    """Apply a run's refit model to new data and write its predictions.
 
-    Classification tasks write row (position in the file), label and
+    Classification tasks write CSV: row (position in the file), label and
     probability; other tasks write what their README says (a recommender: the
-    top-K items of each user of the file). The task's data options recorded
-    with the run are reused; those the task lets predict take may be given again.
+    top-K items of each user of the file; a detector: COCO results JSON). The
+    task's data options recorded with the run are reused; those the task lets
+    predict take may be given again, and some apply to predict alone
+    (`fg-automl plugins --task TASK` lists them).
     """
-    from finegrain_automl.api import predict as predict_rows
+    from finegrain_automl.api import write_predictions
     from finegrain_automl.errors import collect_notes
 
     if output is not None:
         _check_output_file(output, data=data)
+    stdout = sys.stdout  # the real one: the status display redirects sys.stdout to the terminal while it runs
     with err.status("Predicting..."), collect_notes() as notes:
         options, own = _task_options(ctx)
-        frame = predict_rows(_registry(), run_dir=run, data_path=data, options=options, other_options=own,
-                             as_table=True)
+        written = write_predictions(_registry(), run_dir=run, data_path=data, output=output, options=options,
+                                    other_options=own, stdout=stdout)
     for note in notes:
         err.print(f"[yellow]Note:[/] {note}", highlight=False, soft_wrap=True)
-    if output is None:
-        frame.to_csv(sys.stdout, index=False)
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(output, index=False)
-    err.print(f"Wrote {len(frame)} rows of predictions to {output}")
+    for line in written:
+        err.print(line, highlight=False, soft_wrap=True)
 
 
 def _check_output_file(output: Path, *, data: Path) -> None:
@@ -425,7 +431,7 @@ def _describe_task(registry: Any, name: str) -> None:
         options.add_column(column, overflow="fold")
     for option in task.data_options:
         options.add_row(option.usage(), "required" if option.required else str(option.default or "-"),
-                        option.help, "yes" if option.predict else "no",
+                        option.help, ("only" if not option.search else "yes") if option.predict else "no",
                         *(("yes" if option.builtin else "no",) if builtin else ()))
     if task.data_options:
         out.print(options)

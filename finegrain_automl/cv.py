@@ -30,13 +30,15 @@ import numpy as np
 from finegrain_automl.data import Dataset, plain_value
 from finegrain_automl.errors import DataError
 
-__all__ = ["SplitStrategy", "Splits", "auto_repeats", "describe_cv", "make_splits"]
+__all__ = ["DEFAULT_FOLDS", "SplitStrategy", "Splits", "auto_repeats", "describe_cv", "make_splits"]
 
 #: Unless ``--repeats`` is given, folds are repeated until every configuration
 #: is scored on about this many validation predictions (at most
 #: :data:`MAX_AUTO_REPEATS` passes).
 AUTO_REPEAT_PREDICTIONS = 1500
 MAX_AUTO_REPEATS = 3
+#: Folds unless ``--folds`` is given or the task's :class:`SplitStrategy` says otherwise.
+DEFAULT_FOLDS = 5
 
 
 def auto_repeats(n_development: int) -> int:
@@ -69,11 +71,18 @@ class SplitStrategy:
             every fold's validation part: ``"error"`` (a :class:`DataError`
             naming it), or ``"train"`` (its rows are in every fold's training
             part and never scored; :attr:`Splits.train_only`).
+        folds: Folds when the user gives no ``--folds``; ``None``:
+            :data:`DEFAULT_FOLDS`. A task whose fits are costly (a detector
+            trained from scratch) asks for fewer.
+        repeats: Passes of the folds when the user gives no ``--repeats``;
+            ``None``: from the number of development rows (:func:`auto_repeats`).
     """
 
     kind: str = "rows"
     stratify: bool = True
     small_groups: str = "error"
+    folds: int | None = None
+    repeats: int | None = None
 
     KINDS: ClassVar[tuple[str, ...]] = ("rows", "grouped", "spread")
 
@@ -82,6 +91,10 @@ class SplitStrategy:
             raise ValueError(f"SplitStrategy.kind must be one of {self.KINDS}, but got {self.kind!r}.")
         if self.small_groups not in ("error", "train"):
             raise ValueError(f"small_groups must be 'error' or 'train', but got {self.small_groups!r}.")
+        if self.folds is not None and self.folds < 2:
+            raise ValueError(f"SplitStrategy.folds must be at least 2 or None, but got {self.folds!r}.")
+        if self.repeats is not None and self.repeats < 1:
+            raise ValueError(f"SplitStrategy.repeats must be at least 1 or None, but got {self.repeats!r}.")
 
     def describe(self, column: str = "group") -> str:
         """A few words for the run record: ``"grouped by customer_id"``."""
@@ -118,7 +131,7 @@ class Splits:
 def make_splits(
     data: Dataset,
     *,
-    n_folds: int = 5,
+    n_folds: int | None = None,
     test_fraction: float = 0.2,
     seed: int = 0,
     stratified: bool = True,
@@ -131,22 +144,28 @@ def make_splits(
 
     With ``repeats`` above 1 the folds are cut again with other shuffles
     (pass ``r`` shuffles with ``seed + r``; pass 0 is the same as without
-    repeats), giving ``n_folds * repeats`` folds. ``repeats=None`` chooses
-    the number from the development rows (:func:`auto_repeats`).
+    repeats), giving ``n_folds * repeats`` folds. ``n_folds=None`` takes the
+    strategy's :attr:`SplitStrategy.folds` (else :data:`DEFAULT_FOLDS`);
+    ``repeats=None`` its :attr:`SplitStrategy.repeats`, else a number chosen
+    from the development rows (:func:`auto_repeats`).
 
     Raises:
         DataError: Too few rows, a class with fewer rows than the splits
             need, or groups the strategy cannot place (too few, too large, or
             too small to spread); the message says how many and what to change.
     """
+    if strategy is None:
+        strategy = SplitStrategy(kind="grouped" if data.groups is not None else "rows", stratify=stratified)
+    if n_folds is None:
+        n_folds = strategy.folds or DEFAULT_FOLDS
+    if repeats is None:
+        repeats = strategy.repeats  # still None: auto_repeats once the development rows are known
     if n_folds < 2:
         raise DataError(f"--folds must be at least 2, got {n_folds}. Use --folds 2 or more.")
     if repeats is not None and repeats < 1:
         raise DataError(f"--repeats must be at least 1, got {repeats}. Use --repeats 1 for plain k-fold CV.")
     if not 0.0 < test_fraction < 1.0:
         raise DataError(f"The test fraction must be between 0 and 1, got {test_fraction}.")
-    if strategy is None:
-        strategy = SplitStrategy(kind="grouped" if data.groups is not None else "rows", stratify=stratified)
     if strategy.kind != "rows" and data.groups is None:
         raise ValueError(f"A {strategy.kind!r} split needs Dataset.groups, but the data set has none.")
     if strategy.kind == "spread":

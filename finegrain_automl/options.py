@@ -38,6 +38,9 @@ class DataOption:
         builtin: The option applies to the built-in data too (a ranking
             metric's cut-off ``k``, not a column name): ``search`` accepts it
             without ``--data`` and passes it to ``Task.load_default(options=...)``.
+        search: ``fg-automl search`` accepts it; ``False`` (with ``predict``)
+            for an option of ``predict`` alone, such as where to draw the
+            predictions (``Task.after_predict`` reads it).
     """
 
     name: str
@@ -47,12 +50,17 @@ class DataOption:
     required: bool = False
     predict: bool = False
     builtin: bool = False
+    search: bool = True
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or self.name != self.name.lower():
             raise ValueError(f"A data option's name must be a lower-case Python identifier, got {self.name!r}.")
         if self.type not in _TYPES:
             raise ValueError(f"Data option {self.name!r} has type {self.type!r}; use one of str, int, float, bool.")
+        if not (self.search or self.predict):
+            raise ValueError(f"Data option {self.name!r} applies to neither search nor predict; set one of them.")
+        if self.required and not self.search:
+            raise ValueError(f"Data option {self.name!r} is required with --data of search but search=False.")
 
     @property
     def flag(self) -> str:
@@ -153,8 +161,12 @@ def resolve_options(
             or a value of the wrong type.
     """
     by_name = {option.name: option for option in declared}
-    accepted = [o for o in declared if command != "predict" or o.predict]
+    accepted = [o for o in declared if (o.predict if command == "predict" else o.search)]
     for name in given:
+        if command != "predict" and name in by_name and not by_name[name].search:
+            flag = by_name[name].flag
+            raise UsageError(f"{flag} of task {task_name!r} applies to fg-automl predict only; remove it from "
+                             "fg-automl search.")
         if name not in by_name or by_name[name] not in accepted:
             raise UsageError(_unknown(name, accepted, task_name=task_name, command=command, others=other_options))
     file_only = [name for name in given if not by_name[name].builtin]
@@ -166,6 +178,8 @@ def resolve_options(
         )
     values: dict[str, Any] = {}
     for option in declared:
+        if command != "predict" and not option.search:
+            continue
         if option.name in given:
             values[option.name] = option.parse(given[option.name], task_name=task_name)
         elif recorded is not None and option.name in recorded:

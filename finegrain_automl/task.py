@@ -18,7 +18,7 @@ import difflib
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 import numpy as np
 import pandas as pd
@@ -194,6 +194,8 @@ class Task(abc.ABC):
             :attr:`DataSource.options <finegrain_automl.data.DataSource.options>`
             (:class:`~finegrain_automl.options.DataOption`); the command line
             accepts exactly these, typed and checked, and records them with the run.
+        prediction_format: What :meth:`write_predictions` writes, in a word
+            (``"CSV"``, ``"COCO results JSON"``), for messages and help.
     """
 
     name: ClassVar[str]
@@ -203,6 +205,7 @@ class Task(abc.ABC):
     leaderboard_metrics: ClassVar[tuple[str, ...]] = ()
     metric: ClassVar[str] = "F1"
     data_options: ClassVar[tuple[DataOption, ...]] = ()
+    prediction_format: ClassVar[str] = "CSV"
 
     @abc.abstractmethod
     def model_families(self) -> Mapping[str, ModelFamily]:
@@ -303,6 +306,23 @@ class Task(abc.ABC):
         (a recommender's top-K lists) returns its own columns."""
         table = predictions[["label", "probability"]]
         return table.rename_axis("row").reset_index()
+
+    def write_predictions(self, table: pd.DataFrame, stream: TextIO) -> None:
+        """Writes :meth:`prediction_table` output to ``stream`` (a text file or
+        stdout) as ``fg-automl predict`` delivers it; default: CSV without the
+        index. A task whose users expect another format (a detector: COCO
+        results JSON) writes that, and says so in :attr:`prediction_format`."""
+        table.to_csv(stream, index=False)
+
+    def after_predict(
+        self, predictions: pd.DataFrame, *, data: Dataset, options: Mapping[str, Any]
+    ) -> list[str]:
+        """Writes what a ``predict``-only data option (``DataOption(search=False)``)
+        asks for besides the predictions, e.g. a detector's ``--draw DIR``: the
+        images with the boxes found. ``predictions`` is :meth:`FittedModel.predict`
+        output for ``data``'s rows; ``options`` the resolved data options.
+        Returns one line per thing written, which the CLI prints. Default: nothing."""
+        return []
 
     def evaluate(self, model: FittedModel, data: Dataset) -> dict[str, float]:
         """Predicts ``data`` with ``model`` and scores it: every fold and the

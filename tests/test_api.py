@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from finegrain_automl.api import DataOptions, check_output, make_payload, prepare_search
+from finegrain_automl.api import DataOptions, check_output, make_payload, prepare_search, write_predictions
 from finegrain_automl.errors import UsageError
 from finegrain_automl.hookspecs import hookimpl
 from finegrain_automl.plugins import make_registry
 from finegrain_automl.search import SearchSettings
-from finegrain_automl.testing import ToyTask
+from finegrain_automl.testing import ToyTask, make_toy_data
 
 
 class _ToyPlugin:
@@ -107,3 +107,25 @@ def test_the_default_prediction_table_is_row_label_probability() -> None:
     predictions = pd.DataFrame({"label": [1, 0], "prediction": [1, 0], "probability": [0.9, 0.2]})
     table = ToyTask().prediction_table(predictions)
     assert list(table.columns) == ["row", "label", "probability"] and list(table["row"]) == [0, 1]
+
+
+def test_write_predictions_writes_the_table_as_csv_and_says_where(
+    registry, toy_run, tmp_path: Path, capsys
+) -> None:
+    import numpy as np
+    import pandas as pd
+
+    run_dir = toy_run("toy")
+    rows = make_toy_data(n_rows=25, seed=9).drop(columns=["label"])
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    output = tmp_path / "out" / "predictions.csv"  # its folder is made
+    lines = write_predictions(registry, run_dir=run_dir, data_path=tmp_path / "new.csv", output=output)
+    assert lines == [f"Wrote 25 rows of predictions (CSV) to {output}"]
+    table = pd.read_csv(output)
+    assert list(table.columns) == ["row", "label", "probability"] and list(table["row"]) == list(range(25))
+    np.testing.assert_allclose(table["probability"], 1 / (1 + np.exp(-rows["a"])), rtol=1e-5)
+    assert (table["label"] == (rows["a"] >= 0).astype(int)).all()
+    assert capsys.readouterr().out == ""  # nothing on stdout when there is a file
+
+    assert write_predictions(registry, run_dir=run_dir, data_path=tmp_path / "new.csv", output=None) == []
+    assert capsys.readouterr().out == output.read_text()  # the same CSV, on stdout

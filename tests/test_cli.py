@@ -11,13 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from finegrain_automl import hookimpl
 from finegrain_automl.cli import app
+from finegrain_automl.options import DataOption
 from finegrain_automl.plugins import make_registry
 from finegrain_automl.testing import ToyTask, make_toy_data
 
@@ -337,3 +337,105 @@ def test_invalid_space(output: Path, tmp_path: Path, space: str, fragments: list
     path = tmp_path / "space.yaml"
     path.write_text(("" if space.startswith("model") else "model: {choice: {mlp: null}}\n") + space)
     _assert_clean_failure(_search(output, "--task", "toy", "--space", str(path)), output, "space.yaml", *fragments)
+
+
+class _DrawingToyTask(ToyTask):
+    """The toy task with a format of its own (JSON lines) and a predict-only --draw DIR."""
+
+    name = "toy_draw"
+    prediction_format = "JSON lines"
+    data_options = (
+        *ToyTask.data_options,
+        DataOption(name="draw", help="Folder for a drawing of the predictions.", predict=True, search=False),
+    )
+
+    def write_predictions(self, table, stream) -> None:
+        table.to_json(stream, orient="records", lines=True)
+
+    def after_predict(self, predictions, *, data, options) -> list[str]:
+        if "draw" not in options:
+            return []
+        folder = Path(options["draw"])
+        folder.mkdir(parents=True, exist_ok=True)
+        positive = predictions.index[predictions["label"] == 1].tolist()
+        (folder / "positives.txt").write_text(" ".join(map(str, positive)))
+        return [f"Drew {len(positive)} positive rows of {len(data)} (sep {options['sep']!r}) to {folder}"]
+
+
+@pytest.fixture
+def drawing_registry(monkeypatch: pytest.MonkeyPatch):
+    """The CLI sees the toy task and the drawing one."""
+    from finegrain_automl import cli
+
+    class Plugin:
+        @hookimpl
+        def fg_automl_tasks(self):
+            return [ToyTask(), _DrawingToyTask()]
+
+    registry = make_registry(plugins=[("toy", Plugin())], autoload=False)
+    monkeypatch.setattr(cli, "_registry", lambda: registry)
+    return registry
+
+
+def test_predict_writes_the_tasks_format_and_what_its_predict_only_option_asks_for(
+    drawing_registry, toy_run, tmp_path: Path
+) -> None:
+    run_dir = toy_run("toy_draw", options={"sep": ";"})  # the recorded separator is reused
+    rows = make_toy_data(n_rows=12, seed=4).drop(columns=["label"])
+    rows.to_csv(tmp_path / "new.csv", sep=";", index=False)
+    output, drawn = tmp_path / "out" / "predictions.jsonl", tmp_path / "drawn"
+    result = runner.invoke(app, ["predict", "--run", str(run_dir), "--data", str(tmp_path / "new.csv"),
+                                 "--output", str(output), "--draw", str(drawn)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_json(output, orient="records", lines=True)
+    assert list(table.columns) == ["row", "label", "probability"] and len(table) == 12
+    assert (table["label"] == (rows["a"] >= 0).astype(int)).all()
+    positive = [i for i, a in enumerate(rows["a"]) if a >= 0]
+    assert 0 < len(positive) < 12 and (drawn / "positives.txt").read_text() == " ".join(map(str, positive))
+    assert result.stderr.splitlines() == [
+        f"Wrote 12 rows of predictions (JSON lines) to {output}",
+        f"Drew {len(positive)} positive rows of 12 (sep ';') to {drawn}",
+    ]
+    assert result.stdout == ""
+
+    # Without --output the predictions go to stdout in the same format; without --draw nothing is drawn.
+    result = runner.invoke(app, ["predict", "--run", str(run_dir), "--data", str(tmp_path / "new.csv")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == output.read_text() and result.stderr == ""
+
+
+def test_search_refuses_a_predict_only_option_in_one_line(
+    drawing_registry, output: Path, tmp_path: Path
+) -> None:
+    message = "--draw of task 'toy_draw' applies to fg-automl predict only; remove it from fg-automl search."
+    result = _search(output, "--task", "toy_draw", "--draw", str(tmp_path / "d"))  # the built-in data
+    _assert_clean_failure(result, output, message)
+    data = _toy_csv(tmp_path / "tx.csv")
+    result = _search(output, "--task", "toy_draw", "--data", str(data), "--draw", str(tmp_path / "d"),
+                     "--trials", "1", "--max-epochs", "1")
+    _assert_clean_failure(result, output, message)
+    assert not (tmp_path / "d").exists()
+
+
+def test_plugins_marks_a_predict_only_option(drawing_registry) -> None:
+    result = runner.invoke(app, ["plugins", "--task", "toy_draw"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    (draw,) = [line for line in result.output.splitlines() if "--draw TEXT" in line]
+    (sep,) = [line for line in result.output.splitlines() if "--sep TEXT" in line]
+    assert draw.split("│")[4].strip() == "only" and sep.split("│")[4].strip() == "yes"
+
+
+def test_search_leaves_folds_to_the_task_unless_given(output: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from finegrain_automl import api
+    from finegrain_automl.errors import UsageError
+
+    seen = []
+
+    def prepare_search(registry, *, settings, **kwargs):
+        seen.append((settings.folds, settings.repeats))
+        raise UsageError("stop before anything runs")
+
+    monkeypatch.setattr(api, "prepare_search", prepare_search)
+    _assert_clean_failure(_search(output, "--task", "toy"), output, "stop before anything runs")
+    _assert_clean_failure(_search(output, "--task", "toy", "--folds", "3", "--repeats", "2"), output, "stop")
+    assert seen == [(None, None), (3, 2)]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finegrain_automl.cv import SplitStrategy, auto_repeats, describe_cv, make_splits
+from finegrain_automl.cv import DEFAULT_FOLDS, SplitStrategy, auto_repeats, describe_cv, make_splits
 from finegrain_automl.data import Dataset
 from finegrain_automl.errors import DataError
 
@@ -190,3 +190,41 @@ def test_a_strategy_must_be_known_and_have_groups() -> None:
     with pytest.raises(ValueError, match="needs Dataset.groups"):
         make_splits(_data(), strategy=SplitStrategy(kind="spread"))
     assert SplitStrategy(kind="grouped").describe("patient_id") == "grouped by patient_id"
+
+
+def test_the_strategy_folds_and_repeats_are_defaults_that_explicit_values_override() -> None:
+    data = _data()  # 800 development rows: auto_repeats would choose 2 passes
+    assert auto_repeats(800) == 2
+    strategy = SplitStrategy(folds=3, repeats=1)
+    own = make_splits(data, n_folds=None, repeats=None, strategy=strategy)
+    assert (own.n_folds, own.repeats, len(own.folds)) == (3, 1, 3)
+    assert sorted(np.concatenate([valid for _, valid in own.folds]).tolist()) == own.development.tolist()
+    given = make_splits(data, n_folds=4, repeats=2, strategy=strategy)
+    assert (given.n_folds, given.repeats, len(given.folds)) == (4, 2, 8)
+    only_folds = make_splits(data, n_folds=2, repeats=None, strategy=SplitStrategy(folds=3, repeats=3))
+    assert (only_folds.n_folds, only_folds.repeats) == (2, 3)  # the strategy's repeats still apply
+    only_repeats = make_splits(data, repeats=2, strategy=strategy)  # ... and its folds
+    assert (only_repeats.n_folds, only_repeats.repeats) == (3, 2)
+
+
+def test_without_strategy_folds_the_default_folds_and_auto_repeats_apply() -> None:
+    assert DEFAULT_FOLDS == 5
+    data = _data()
+    for strategy in (None, SplitStrategy(), SplitStrategy(folds=None, repeats=None)):
+        splits = make_splits(data, n_folds=None, repeats=None, strategy=strategy)
+        assert (splits.n_folds, splits.repeats, len(splits.folds)) == (5, auto_repeats(800), 10), strategy
+    assert make_splits(data).n_folds == DEFAULT_FOLDS  # n_folds defaults to None
+    passes_only = make_splits(data, repeats=None, strategy=SplitStrategy(repeats=3))
+    assert (passes_only.n_folds, passes_only.repeats, len(passes_only.folds)) == (DEFAULT_FOLDS, 3, 15)
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [({"folds": 1}, "SplitStrategy.folds must be at least 2 or None, but got 1"),
+     ({"folds": 0}, "SplitStrategy.folds must be at least 2"),
+     ({"repeats": 0}, "SplitStrategy.repeats must be at least 1 or None, but got 0"),
+     ({"repeats": -2}, "SplitStrategy.repeats must be at least 1")],
+)
+def test_a_strategy_with_too_few_folds_or_repeats_is_refused(fields, fragment) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        SplitStrategy(**fields)

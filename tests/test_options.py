@@ -108,6 +108,37 @@ def test_a_declaration_must_be_well_formed() -> None:
         DataOption(name="User-Column")
     with pytest.raises(ValueError, match="use one of str, int, float, bool"):
         DataOption(name="when", type=list)
+    with pytest.raises(ValueError, match="'draw' applies to neither search nor predict"):
+        DataOption(name="draw", search=False)
+    with pytest.raises(ValueError, match="'draw' is required with --data of search but search=False"):
+        DataOption(name="draw", predict=True, search=False, required=True)
+    assert not DataOption(name="draw", predict=True, search=False).search  # predict alone is well formed
+
+
+PREDICT_ONLY = (*DECLARED, DataOption(name="draw", type=int, default=3, predict=True, search=False))
+
+
+@pytest.mark.parametrize("with_data", [True, False])
+def test_search_refuses_a_predict_only_option_in_one_sentence(with_data: bool) -> None:
+    given = {"user_column": "uid", "draw": "5"} if with_data else {"draw": "5"}
+    with pytest.raises(UsageError) as error:
+        resolve_options(PREDICT_ONLY, given, task_name="rec", command="search", with_data=with_data)
+    assert str(error.value) == ("--draw of task 'rec' applies to fg-automl predict only; remove it from "
+                                "fg-automl search.")
+
+
+def test_search_never_fills_a_predict_only_default_and_predict_parses_it() -> None:
+    searched = resolve_options(PREDICT_ONLY, {"user_column": "uid"}, task_name="rec", command="search",
+                               with_data=True)
+    assert "draw" not in searched and searched["user_column"] == "uid"
+    assert resolve_options(PREDICT_ONLY, {}, task_name="rec", command="search", with_data=False) == {
+        "min_rating": 3.5, "k": 10, "implicit": False
+    }
+    kwargs = {"task_name": "rec", "command": "predict", "with_data": True, "recorded": searched}
+    assert resolve_options(PREDICT_ONLY, {"draw": "7"}, **kwargs)["draw"] == 7  # typed
+    assert resolve_options(PREDICT_ONLY, {}, **kwargs)["draw"] == 3  # the declared default
+    with pytest.raises(UsageError, match="--draw of task 'rec' takes a whole number"):
+        resolve_options(PREDICT_ONLY, {"draw": "many"}, **kwargs)
 
 
 class _ToyPlugin:

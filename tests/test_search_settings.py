@@ -39,6 +39,51 @@ def test_repeats_default_from_the_data_size(registry) -> None:
     assert len(prepared.splits.folds) == 12 and prepared.splits.repeats == 3
 
 
+class _FewFoldsToyTask(ToyTask):
+    """The toy task with costly fits: it asks for 3 folds and one pass unless told otherwise."""
+
+    name = "toy_few_folds"
+
+    def split_strategy(self, data):
+        from finegrain_automl.cv import SplitStrategy
+
+        return SplitStrategy(folds=3, repeats=1)
+
+
+@pytest.fixture
+def few_folds_registry():
+    from finegrain_automl import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def fg_automl_tasks(self) -> list:
+            return [_FewFoldsToyTask()]
+
+    return make_registry(plugins=[("few", Plugin())], autoload=False)
+
+
+def test_folds_are_left_to_be_resolved_when_the_search_is_prepared(registry) -> None:
+    assert SearchSettings().folds is None and SearchSettings().repeats is None
+    assert SearchSettings().total_folds == 5  # the default folds, one pass, until prepared
+    prepared = prepare_search(registry, task_name="toy", settings=SearchSettings(), data=DataOptions())
+    # The default folds; 160 development rows: three passes.
+    assert (prepared.settings.folds, prepared.settings.repeats) == (5, 3)
+    assert len(prepared.splits.folds) == 15 and prepared.settings.total_folds == 15
+
+
+def test_the_tasks_folds_and_repeats_are_defaults_the_settings_override(few_folds_registry) -> None:
+    prepared = prepare_search(few_folds_registry, task_name="toy_few_folds", settings=SearchSettings(),
+                              data=DataOptions())
+    assert (prepared.settings.folds, prepared.settings.repeats) == (3, 1)
+    assert len(prepared.splits.folds) == 3 and prepared.settings.to_dict()["folds"] == 3
+    given = prepare_search(few_folds_registry, task_name="toy_few_folds",
+                           settings=SearchSettings(folds=2, repeats=2), data=DataOptions())
+    assert (given.settings.folds, given.settings.repeats, len(given.splits.folds)) == (2, 2, 4)
+    only_folds = prepare_search(few_folds_registry, task_name="toy_few_folds",
+                                settings=SearchSettings(folds=4), data=DataOptions())
+    assert (only_folds.settings.folds, only_folds.settings.repeats) == (4, 1)  # the task's repeats stay
+
+
 def test_explicit_repeats_are_kept(registry) -> None:
     prepared = prepare_search(
         registry, task_name="toy", settings=SearchSettings(folds=4, repeats=1), data=DataOptions()

@@ -39,3 +39,17 @@ def test_the_toy_task_declares_its_data_options_and_metric() -> None:
     assert set(options) == {"sep", "max_rows"} and options["max_rows"].type is int
     assert options["sep"].predict and not options["max_rows"].predict
     assert ToyTask.metric == "F1 of class 1"
+
+
+def test_predictions_are_csv_without_index_and_nothing_follows_by_default() -> None:
+    import io
+
+    task = ToyTask()
+    assert task.prediction_format == "CSV"
+    predictions = pd.DataFrame({"label": [1, 0], "prediction": [1, 0], "probability": [0.75, 0.25]},
+                               index=[7, 8])
+    stream = io.StringIO()
+    task.write_predictions(task.prediction_table(predictions), stream)
+    assert stream.getvalue().splitlines() == ["row,label,probability", "7,1,0.75", "8,0,0.25"]
+    data = Dataset(features=pd.DataFrame({"a": [0.1, 0.2]}), target=None)
+    assert task.after_predict(predictions, data=data, options={"sep": ","}) == []

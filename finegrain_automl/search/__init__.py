@@ -32,9 +32,12 @@ class SearchSettings:
 
     trials: int = 40
     time_budget_s: float | None = 240.0
-    folds: int = 5
-    #: Passes of the k folds, each with its own shuffle; None: chosen from the
-    #: data size (:func:`finegrain_automl.cv.auto_repeats`) when the search is prepared.
+    #: Folds; None: the task's (:attr:`finegrain_automl.cv.SplitStrategy.folds`),
+    #: else 5, resolved when the search is prepared.
+    folds: int | None = None
+    #: Passes of the k folds, each with its own shuffle; None: the task's, else
+    #: chosen from the data size (:func:`finegrain_automl.cv.auto_repeats`) when
+    #: the search is prepared.
     repeats: int | None = None
     seed: int = 0
     test_fraction: float = 0.2
@@ -70,8 +73,10 @@ class SearchSettings:
 
     @property
     def total_folds(self) -> int:
-        """Fits per trial: ``folds`` times ``repeats`` (1 while ``repeats`` is unresolved)."""
-        return self.folds * (self.repeats or 1)
+        """Fits per trial: ``folds`` times ``repeats`` (5 and 1 while unresolved)."""
+        from finegrain_automl.cv import DEFAULT_FOLDS
+
+        return (self.folds or DEFAULT_FOLDS) * (self.repeats or 1)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, as saved in the run directory."""
@@ -316,7 +321,10 @@ def first_rung(settings: SearchSettings) -> int:
     included a starting point with fold F1 0.720 while the one that completed
     ended at 0.692.
     """
-    return settings.folds if (settings.repeats or 1) > 1 else math.ceil(settings.folds / 2)
+    from finegrain_automl.cv import DEFAULT_FOLDS
+
+    folds = settings.folds or DEFAULT_FOLDS
+    return folds if (settings.repeats or 1) > 1 else math.ceil(folds / 2)
 
 
 def _finished_status(result: dict[str, Any], *, folds: int) -> str:
