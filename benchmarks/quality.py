@@ -59,6 +59,13 @@ anything. No time budget: they take seconds. ``--data FILE`` (a MovieLens
 ``u.data``, ``ratings.csv`` or ``ratings.dat``, or any file the task reads)
 replaces the task's built-in data, for this task only.
 
+For detection (``benchmarks/_det_baselines.py``), the baselines are the
+task's model families' untuned defaults (``{"model": family}``: the
+builder's and the task's training defaults), each fitted on the development
+rows exactly as the search refits its winner and scored once on the same
+test images; the search runs with the task's defaults (3 folds, one pass).
+Four fits of a few minutes each, two at a time.
+
 Every gradient-boosting fit is single-threaded and as many run side by side
 (worker processes) as the search has one-CPU trials running (the machine's
 cores, 2 here); LightGBM gets ``n_jobs=1``, ``verbose=-1``. Tuning takes
@@ -69,6 +76,7 @@ Usage::
     .venv/bin/python benchmarks/quality.py [--tasks disease_risk text] [--time-budget 240] [--seeds 0 1 2]
         [--baseline-budget SECONDS] [--skip-search] [--output DIR]
     .venv/bin/python benchmarks/quality.py --tasks recommendation [--seeds 0 1 2] [--data u.data] [--k 10]
+    .venv/bin/python benchmarks/quality.py --tasks detection [--seeds 0]
 
 Issue 8's table is ``--tasks fraud disease_risk --seeds 0 1 2`` (about an hour
 on 2 cores: per task and seed, the search and two tunings of its length).
@@ -106,6 +114,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _det_baselines import DET_METRICS, DET_TASK
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 warnings.filterwarnings("ignore", message=".*LeafSpec.*")
@@ -197,6 +206,8 @@ def run_seed(task_name: str, seed: int, args, registry, console) -> dict:
         row["search"], budget = search_seed(prepared, registry, args, console)
     if task_name == REC_TASK:
         return row | rec_seed(prepared, seed, console)
+    if task_name == DET_TASK:
+        return row | det_seed(prepared, seed, console)
     row["budget_s"] = budget = args.baseline_budget or budget
     name, baseline = BASELINES[task_name]
     row["scores"]["linear"] = baseline(prepared.data, splits.development, splits.test, seed=seed)
@@ -278,6 +289,18 @@ def rec_seed(prepared, seed: int, console) -> dict:
     scored = rec_baselines(prepared.data, splits.development, splits.test, train_only=splits.train_only,
                            seed=seed, report=report)
     return {"rec": dict(scored), "k": k, "source": prepared.data_source}
+
+
+def det_seed(prepared, seed: int, console) -> dict:
+    """Each detection family's untuned default on ``prepared``'s split (``benchmarks/_det_baselines.py``)."""
+    from _det_baselines import family_defaults
+
+    def report(family: str, scored: dict) -> None:
+        metrics = ", ".join(f"{heading} {scored['test'][name]:.4f}" for name, heading in DET_METRICS.items())
+        console.print(f"{DET_TASK}, seed {seed}: {family} default: {metrics} ({scored['seconds']:.0f} s)")
+
+    families = list(prepared.task.model_families())
+    return {"det": family_defaults(families, seed, workers=search_cores(prepared.settings), report=report)}
 
 
 def _setting(scored) -> str:
@@ -431,7 +454,7 @@ def rec_difference_table(rows: list[dict]):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=["disease_risk", "text"],
-                        choices=sorted([*BASELINES, REC_TASK]))
+                        choices=sorted([*BASELINES, REC_TASK, DET_TASK]))
     parser.add_argument("--time-budget", type=float, default=240.0,
                         help="The search's time budget in seconds (with --skip-search: the tuning budget).")
     parser.add_argument("--baseline-budget", type=float, default=None, metavar="SECONDS",
@@ -470,8 +493,9 @@ def main() -> None:
     console = Console(width=160)
     registry = make_registry()
     rows = [run_seed(task, seed, args, registry, console) for task in args.tasks for seed in args.seeds]
-    classified = [row for row in rows if row["task"] != REC_TASK]
+    classified = [row for row in rows if row["task"] not in (REC_TASK, DET_TASK)]
     recommended = [row for row in rows if row["task"] == REC_TASK]
+    detected = [row for row in rows if row["task"] == DET_TASK]
     if classified:
         console.print(f1_table(classified, seeds=len(args.seeds), skip_search=args.skip_search))
         if not args.skip_search:
@@ -480,6 +504,12 @@ def main() -> None:
         console.print(rec_table(recommended, seeds=len(args.seeds)))
         if not args.skip_search:
             console.print(rec_difference_table(recommended))
+    if detected:
+        from _det_baselines import det_difference_table, det_table
+
+        console.print(det_table(detected))
+        if not args.skip_search:
+            console.print(det_difference_table(detected))
 
 
 if __name__ == "__main__":

@@ -49,6 +49,8 @@ __all__ = [
 DATA_OPTIONS: tuple[DataOption, ...] = (
     DataOption(name="images", type=str, predict=True,
                help="Folder of the COCO file's images; default: the JSON file's folder."),
+    DataOption(name="draw", type=str, predict=True, search=False,
+               help="predict only: folder to write PNG copies of the images with the boxes found."),
 )
 
 #: Image files read from a folder (or alone) to predict; case does not matter.

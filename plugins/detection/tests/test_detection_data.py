@@ -172,9 +172,10 @@ def read(path: Path, *, predict: bool = False, target: str | None = None, drop: 
 
 
 def test_data_options_are_declared_for_the_cli() -> None:
-    (option,) = DATA_OPTIONS
-    assert option.name == "images" and option.type is str and option.predict and not option.required
-    assert option.help == "Folder of the COCO file's images; default: the JSON file's folder."
+    images, draw = DATA_OPTIONS
+    assert images.name == "images" and images.type is str and images.predict and not images.required
+    assert images.search and images.help == "Folder of the COCO file's images; default: the JSON file's folder."
+    assert draw.name == "draw" and draw.predict and not draw.search  # predict only: where to draw the boxes
 
 
 def test_coco_file_is_read_with_its_images(tmp_path: Path) -> None:
