@@ -194,14 +194,14 @@ def run_seed(task_name: str, seed: int, args, registry, console) -> dict:
     from finegrain_automl.api import DataOptions, prepare_search
     from finegrain_automl.search import SearchSettings
 
-    settings = SearchSettings(seed=seed, time_budget_s=args.time_budget, dashboard=False)
+    budget = args.time_budget if args.time_budget is not None else registry.task(task_name).time_budget_s
+    settings = SearchSettings(seed=seed, time_budget_s=budget, dashboard=False)
     data = DataOptions()
     if task_name == REC_TASK:  # --data and --k apply to this task only
         data = DataOptions(path=args.data, options={"k": str(args.k)} if args.k is not None else None)
     prepared = prepare_search(registry, task_name=task_name, settings=settings, data=data)
     splits = prepared.splits
     row = {"task": task_name, "seed": seed, "search": None, "scores": {}, "tuned": {}}
-    budget = args.time_budget
     if not args.skip_search:
         row["search"], budget = search_seed(prepared, registry, args, console)
     if task_name == REC_TASK:
@@ -455,8 +455,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=["disease_risk", "text"],
                         choices=sorted([*BASELINES, REC_TASK, DET_TASK]))
-    parser.add_argument("--time-budget", type=float, default=240.0,
-                        help="The search's time budget in seconds (with --skip-search: the tuning budget).")
+    parser.add_argument("--time-budget", type=float, default=None,
+                        help="The search's time budget in seconds (with --skip-search: the tuning budget); "
+                        "default: the task's (240 s; detection 360 s).")
     parser.add_argument("--baseline-budget", type=float, default=None, metavar="SECONDS",
                         help="Tuning time of each tuned baseline, instead of the search's measured time.")
     parser.add_argument("--skip-search", action="store_true",

@@ -94,8 +94,10 @@ def search(
     space: Annotated[Path | None, typer.Option(help="YAML search space replacing the task's default.")] = None,
     trials: Annotated[int, typer.Option(help="Number of configurations to try (the time budget may stop earlier).")] = 40,
     time_budget: Annotated[
-        float, typer.Option(help="Seconds for the trials (Ray start-up and the refit come on top); 0: no limit.")
-    ] = 240.0,
+        float | None,
+        typer.Option(help="Seconds for the trials (Ray start-up and the refit come on top); 0: no limit; "
+                     "default: 240, or the task's own (see its README)."),
+    ] = None,
     folds: Annotated[
         int | None, typer.Option(help="Cross-validation folds; default: 5, or the task's own (see its README).")
     ] = None,
@@ -154,6 +156,9 @@ def search(
     from finegrain_automl.api import DataOptions, prepare_search, run_prepared_search
     from finegrain_automl.search import SearchSettings
 
+    registry = _registry()
+    if time_budget is None:
+        time_budget = registry.task(task).time_budget_s
     settings = SearchSettings(
         trials=trials,
         time_budget_s=time_budget or None,
@@ -174,7 +179,6 @@ def search(
         ensemble_check=ensemble_check,
     )
     task_options, own_options = _task_options(ctx)
-    registry = _registry()
     with err.status("Loading data and checking the space..."):
         prepared = prepare_search(
             registry,

@@ -44,6 +44,8 @@ __all__ = [
 
 #: Key of the branch choice that selects the model family in every space.
 MODEL_KEY = "model"
+#: Seconds of trials of a search unless the user or the task says otherwise (:attr:`Task.time_budget_s`).
+DEFAULT_TIME_BUDGET_S = 240.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,6 +198,11 @@ class Task(abc.ABC):
             accepts exactly these, typed and checked, and records them with the run.
         prediction_format: What :meth:`write_predictions` writes, in a word
             (``"CSV"``, ``"COCO results JSON"``), for messages and help.
+        time_budget_s: Seconds of trials of ``fg-automl search`` without
+            ``--time-budget``. The core's 240 s suits fits of seconds; a task
+            whose fits take minutes on a laptop (a detector trained from
+            scratch) asks for more, keeping a default search within about 10
+            minutes with its refit. Folds and passes: :meth:`split_strategy`.
     """
 
     name: ClassVar[str]
@@ -206,6 +213,7 @@ class Task(abc.ABC):
     metric: ClassVar[str] = "F1"
     data_options: ClassVar[tuple[DataOption, ...]] = ()
     prediction_format: ClassVar[str] = "CSV"
+    time_budget_s: ClassVar[float] = DEFAULT_TIME_BUDGET_S
 
     @abc.abstractmethod
     def model_families(self) -> Mapping[str, ModelFamily]:

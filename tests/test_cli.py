@@ -439,3 +439,20 @@ def test_search_leaves_folds_to_the_task_unless_given(output: Path, monkeypatch:
     _assert_clean_failure(_search(output, "--task", "toy"), output, "stop before anything runs")
     _assert_clean_failure(_search(output, "--task", "toy", "--folds", "3", "--repeats", "2"), output, "stop")
     assert seen == [(None, None), (3, 2)]
+
+
+def test_search_takes_the_tasks_time_budget_unless_given(output: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from finegrain_automl import api
+    from finegrain_automl.errors import UsageError
+
+    seen = []
+
+    def prepare_search(registry, *, settings, **kwargs):
+        seen.append(settings.time_budget_s)
+        raise UsageError("stop before anything runs")
+
+    monkeypatch.setattr(api, "prepare_search", prepare_search)
+    monkeypatch.setattr(ToyTask, "time_budget_s", 99.0)
+    for args in ([], ["--time-budget", "50"], ["--time-budget", "0"]):
+        _assert_clean_failure(_search(output, "--task", "toy", *args), output, "stop before anything runs")
+    assert seen == [99.0, 50.0, None]  # the task's, the user's, no limit

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from finegrain_automl.errors import FgAutomlError, UsageError
+from finegrain_automl.task import DEFAULT_TIME_BUDGET_S
 from finegrain_automl.trial import METRIC, TrialPayload, tune_trainable
 
 __all__ = ["RayStartError", "SearchProgress", "SearchSettings", "TrialRecord", "run_search", "ray_session"]
@@ -31,7 +32,9 @@ class SearchSettings:
     """How a search runs. Every field is a CLI option of ``fg-automl search``."""
 
     trials: int = 40
-    time_budget_s: float | None = 240.0
+    #: Seconds of trials; None: no limit. The CLI's default is the task's
+    #: (:attr:`finegrain_automl.task.Task.time_budget_s`).
+    time_budget_s: float | None = DEFAULT_TIME_BUDGET_S
     #: Folds; None: the task's (:attr:`finegrain_automl.cv.SplitStrategy.folds`),
     #: else 5, resolved when the search is prepared.
     folds: int | None = None
