@@ -87,8 +87,8 @@ def det_difference_table(rows: list[dict]):
         cells = []
         for metric in ("f1", "map_50"):
             diffs = np.array([r["search"]["test_metrics"][metric] - r["det"][family]["test"][metric] for r in searched])
-            error = diffs.std(ddof=1) / np.sqrt(len(diffs)) if len(diffs) > 1 else float("nan")
-            cells.append(f"{diffs.mean():+.4f} ± {error:.4f}")
+            error = f" ± {diffs.std(ddof=1) / np.sqrt(len(diffs)):.4f}" if len(diffs) > 1 else " (one seed)"
+            cells.append(f"{diffs.mean():+.4f}{error}")
         f1 = [r["search"]["test_metrics"]["f1"] - r["det"][family]["test"]["f1"] for r in searched]
         cells.append(f"{sum(d > 0 for d in f1)}/{sum(d == 0 for d in f1)}/{sum(d < 0 for d in f1)}")
         table.add_row(f"{family} default", *cells)
