@@ -60,7 +60,12 @@ class NoCompletedTrialError(FgAutomlError):
 
 
 class SearchInterrupted(FgAutomlError):
-    """The user stopped the search (Ctrl-C); finished trials are ranked and saved."""
+    """The user stopped the search (Ctrl-C, or SIGTERM: ``terminated``);
+    finished trials are ranked and saved."""
+
+    def __init__(self, message: str, *, terminated: bool = False) -> None:
+        super().__init__(message)
+        self.terminated = terminated
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -396,13 +401,18 @@ def _search(
                 "fg_automl_trial_result", task_name=task.name, run_dir=run.path, trial=trial
             ),
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from finegrain_automl.search import SearchTerminated
+
         rows = _tally(run, list(progress.records.values()))
         run.record.interrupted = True
         run.finish(started=progress.started)
+        terminated = isinstance(exc, SearchTerminated)
         raise SearchInterrupted(
-            f"Interrupted: {len(rows)} trials that completed every fold are ranked in "
-            f"{run.path / 'leaderboard.csv'}; no model was refit. Run the search again for a model."
+            f"{'Terminated (SIGTERM)' if terminated else 'Interrupted'}: {len(rows)} trials that completed every "
+            f"fold are ranked in {run.path / 'leaderboard.csv'}; no model was refit. Run the search again for a "
+            "model.",
+            terminated=terminated,
         ) from None
     finally:
         if store is not None:

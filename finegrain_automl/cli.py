@@ -48,14 +48,18 @@ def _user_errors(func: F) -> F:
             return func(*args, **kwargs)
         except SearchInterrupted as exc:
             err.print(f"[yellow]{exc}[/]", highlight=False, soft_wrap=True)
-            raise typer.Exit(130) from None
+            raise typer.Exit(143 if exc.terminated else 130) from None
         except FgAutomlError as exc:
             message = " ".join(str(exc).split())
             err.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err.print("[yellow]Interrupted.[/] Results written so far are kept in the run directory.")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:  # outside the trials (the refit): nothing more is written
+            from finegrain_automl.search import SearchTerminated
+
+            terminated = isinstance(exc, SearchTerminated)
+            err.print(f"[yellow]{'Terminated (SIGTERM)' if terminated else 'Interrupted'}.[/] Results written "
+                      "so far are kept in the run directory.")
+            raise typer.Exit(143 if terminated else 130) from None
 
     return wrapper  # type: ignore[return-value]
 

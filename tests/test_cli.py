@@ -6,6 +6,7 @@ traceback, and must not touch what earlier runs saved.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -456,3 +457,69 @@ def test_search_takes_the_tasks_time_budget_unless_given(output: Path, monkeypat
     for args in ([], ["--time-budget", "50"], ["--time-budget", "0"]):
         _assert_clean_failure(_search(output, "--task", "toy", *args), output, "stop before anything runs")
     assert seen == [99.0, 50.0, None]  # the task's, the user's, no limit
+
+
+def test_an_address_nothing_answers_fails_at_once_in_one_line(output: Path) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as probe:  # a loopback port, closed again
+        port = probe.getsockname()[1]
+    result = _search(output, "--task", "toy", "--address", f"127.0.0.1:{port}", "--trials", "1")
+    _assert_clean_failure(result, output, f"Nothing answers at --address 127.0.0.1:{port}")
+
+
+_TOY_CLI = """
+import sys
+from finegrain_automl import cli, hookimpl
+from finegrain_automl.plugins import make_registry
+from finegrain_automl.testing import ToyTask
+
+class Plugin:
+    @hookimpl
+    def fg_automl_tasks(self):
+        return [ToyTask()]
+
+registry = make_registry(plugins=[("toy", Plugin())], autoload=False)
+cli._registry = lambda: registry
+sys.argv = ["fg-automl", *sys.argv[1:]]
+cli.app()
+"""
+
+
+@pytest.mark.ray
+def test_sigterm_ends_a_search_as_ctrl_c_does_and_exits_143(tmp_path: Path) -> None:
+    """A real search process: SIGTERM (what timeout, docker stop and Slurm send)
+    once a trial has completed ranks what finished, writes the run and exits 143."""
+    import signal
+    import time
+
+    import optuna
+
+    output = tmp_path / "runs"
+    process = subprocess.Popen(
+        [sys.executable, "-c", _TOY_CLI, "search", "--task", "toy", "--trials", "500", "--time-budget", "300",
+         "--no-dashboard", "--ensemble", "0", "--output", str(output)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"},
+    )
+    deadline = time.monotonic() + 180
+    completed = 0
+    while time.monotonic() < deadline and completed == 0 and process.poll() is None:
+        time.sleep(2)
+        for study_file in output.glob("*/study.db"):
+            try:
+                study = optuna.load_study(study_name="search", storage=f"sqlite:///{study_file}")
+                completed = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+            except Exception:  # noqa: BLE001 - the study is being created
+                completed = 0
+    assert completed >= 1 and process.poll() is None, "no trial completed in 180 s"
+    process.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 143, stderr[-2000:]
+    assert "Terminated (SIGTERM):" in stderr and "Traceback" not in stderr and "*** " not in stderr, stderr[-2000:]
+    (run_dir,) = output.iterdir()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["interrupted"] is True and record["trials"]["completed"] >= 1
+    assert len(pd.read_csv(run_dir / "leaderboard.csv")) >= 1

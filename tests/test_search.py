@@ -211,14 +211,20 @@ def test_other_searchers_and_schedulers_run_and_are_recorded(tmp_path: Path, sea
     ("address", "error", "fragment"),
     [
         (None, "RayStartError", "Ray did not start on this machine: The current node timed out during startup."),
-        ("10.0.0.5:6379", "UsageError", "Could not join the Ray cluster at --address 10.0.0.5:6379"),
+        ("LISTENING", "UsageError", "Could not join the Ray cluster at --address 127.0.0.1:"),
     ],
 )
 def test_ray_that_does_not_start_is_a_one_line_error(monkeypatch, address, error, fragment) -> None:
+    import socket
+
     import ray
 
     from finegrain_automl.errors import FgAutomlError
     from finegrain_automl.search import SearchSettings, ray_session
+
+    listener = socket.create_server(("127.0.0.1", 0))  # something answers, but it is not a Ray head
+    if address == "LISTENING":
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
 
     def fail(**_):
         raise Exception("The current node timed out during startup.")  # what Ray raises on a loaded machine
@@ -229,5 +235,28 @@ def test_ray_that_does_not_start_is_a_one_line_error(monkeypatch, address, error
     monkeypatch.setattr(ray, "shutdown", lambda: shutdowns.append(True))
     with pytest.raises(FgAutomlError) as caught, ray_session(SearchSettings(address=address, dashboard=False)):
         pass
+    listener.close()
     assert type(caught.value).__name__ == error and str(caught.value).startswith(fragment)
     assert "\n" not in str(caught.value) and shutdowns == [True]  # a half-started local instance is stopped
+
+
+def test_an_address_nothing_answers_is_a_one_line_error_before_ray_is_called(monkeypatch) -> None:
+    import socket
+
+    import ray
+
+    from finegrain_automl.errors import UsageError
+    from finegrain_automl.search import SearchSettings, ray_session
+
+    with socket.create_server(("127.0.0.1", 0)) as probe:  # a loopback port that is then closed
+        port = probe.getsockname()[1]
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **options: calls.append(options))
+    for address, fragment in [(f"127.0.0.1:{port}", f"Nothing answers at --address 127.0.0.1:{port} (connection "
+                                                   "refused)"),
+                              ("127.0.0.1", "--address 127.0.0.1 is not host:port")]:
+        with pytest.raises(UsageError) as caught, ray_session(SearchSettings(address=address, dashboard=False)):
+            pass
+        assert str(caught.value).startswith(fragment) and "\n" not in str(caught.value), caught.value
+    assert calls == []  # Ray, which would wait for ever, is never asked

@@ -23,7 +23,15 @@ from finegrain_automl.errors import FgAutomlError, UsageError
 from finegrain_automl.task import DEFAULT_TIME_BUDGET_S
 from finegrain_automl.trial import METRIC, TrialPayload, tune_trainable
 
-__all__ = ["RayStartError", "SearchProgress", "SearchSettings", "TrialRecord", "run_search", "ray_session"]
+__all__ = [
+    "RayStartError",
+    "SearchProgress",
+    "SearchSettings",
+    "SearchTerminated",
+    "TrialRecord",
+    "ray_session",
+    "run_search",
+]
 
 
 
@@ -147,18 +155,32 @@ class RayStartError(FgAutomlError):
     """A local Ray instance could not start (an overloaded machine, no memory or disk)."""
 
 
+class SearchTerminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``docker stop``, Slurm) reached the driver: the
+    search stops as it does on Ctrl-C, and the CLI exits with 143."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise SearchTerminated()
+
+
 class ray_session:  # noqa: N801 - used as a context manager, like open()
     """Starts (or joins) Ray for one search and shuts it down afterwards.
 
     Without ``address`` a new local instance starts on 127.0.0.1 with the
     dashboard on loopback; with ``address`` the search joins that cluster.
     An instance someone else started in this process is used and left running.
+    While the session is open, SIGTERM in the main thread raises
+    :class:`SearchTerminated` (a ``KeyboardInterrupt``): the search ends as on
+    Ctrl-C instead of through Ray's own handler, which aborts the process
+    with a native stack dump and saves nothing.
     """
 
     def __init__(self, settings: SearchSettings) -> None:
         self.settings = settings
         self.dashboard_url: str | None = None
         self._started = False
+        self._previous_sigterm: Any = None
 
     def __enter__(self) -> ray_session:
         _configure_environment(local=self.settings.address is None)
@@ -179,6 +201,8 @@ class ray_session:  # noqa: N801 - used as a context manager, like open()
         else:
             # Trials may run on other machines: they must not change directory either.
             options["runtime_env"] = {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}}
+        if self.settings.address is not None:
+            _probe_address(self.settings.address)  # ray.init waits for ever on an address nothing answers
         try:
             context = ray.init(address=self.settings.address, **options)
         except Exception as exc:  # noqa: BLE001 - Ray raises bare Exceptions too ("node timed out during startup")
@@ -202,13 +226,56 @@ class ray_session:  # noqa: N801 - used as a context manager, like open()
             raise
         url = getattr(context, "dashboard_url", None)
         self.dashboard_url = f"http://{url}" if url else None
+        self._catch_sigterm()
         return self
 
+    def _catch_sigterm(self) -> None:
+        """After ``ray.init``, which installs Ray's handler: ours replaces it."""
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _terminate)
+
     def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
         if self._started:
             import ray
 
             ray.shutdown()
+
+
+#: Seconds to wait for a TCP connection to ``--address`` before calling it unreachable.
+PROBE_TIMEOUT_S = 5.0
+
+
+def _probe_address(address: str) -> None:
+    """Raises a one-line :class:`UsageError` unless something accepts a TCP
+    connection at ``address`` (``host:port``; ``auto`` and ``ray://`` addresses
+    are left to Ray, which fails fast for them)."""
+    import socket
+
+    if address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--address {address} is not host:port; give the head node's address, e.g. "
+                         "--address 10.0.0.5:6379, or --address auto for a cluster started on this machine.")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S):
+            pass
+    except OSError as exc:  # TimeoutError included
+        reason = (f"no answer within {PROBE_TIMEOUT_S:g} s" if isinstance(exc, TimeoutError)
+                  else (exc.strerror or type(exc).__name__).lower())
+        raise UsageError(
+            f"Nothing answers at --address {address} ({reason}). Check the "
+            "head node's host and port (`ray status` on the head prints them) and that the cluster is up, or "
+            "drop --address to run on this machine."
+        ) from None
 
 
 def _check_resources(settings: SearchSettings) -> None:
