@@ -314,7 +314,7 @@ def run_prepared_search(
     progress = _progress(prepared)
     started = time.monotonic()
     with (view(progress) if view else contextlib.nullcontext()), ray_session(prepared.settings) as session:
-        progress.dashboard_url = session.dashboard_url
+        progress.dashboard_url, progress.dashboard_sign_in = session.dashboard_url, session.dashboard_sign_in
         run = _open_run(prepared, output=output, dashboard_url=session.dashboard_url)
         rows, payload = _search(prepared, registry, run, progress=progress)
         winner, selection = _select(prepared, run, rows)

@@ -265,6 +265,8 @@ def _render_progress(progress: Any) -> Panel:
         table.add_row("Best CV F1", "-")
     if progress.dashboard_url:
         table.add_row("Ray dashboard", progress.dashboard_url)
+        if progress.dashboard_sign_in:
+            table.add_row("Sign in with", progress.dashboard_sign_in)
     return Panel(table, title="fg-automl search", expand=False)
 
 

@@ -190,12 +190,14 @@ def test_live_view_renders_counts_best_and_budget() -> None:
     progress.best = TrialRecord(trial_id="x", config={"model": "resmlp", "lr": 0.001234}, status="completed",
                                 cv_f1=0.6543, cv_f1_std=0.0321)
     progress.dashboard_url = "http://127.0.0.1:8265"
+    progress.dashboard_sign_in = "the token in /home/u/.ray/auth_token"
     console = Console(width=120, record=True)
     console.print(_render_progress(progress))
     text = console.export_text()
     assert "3 completed, 2 running, 4 pruned, 1 failed (of 20)" in text
     assert "0.6543 ± 0.0321" in text and "lr=0.00123" in text
     assert "search budget: 180 s left" in text and "http://127.0.0.1:8265" in text
+    assert "Sign in with" in text and "the token in /home/u/.ray/auth_token" in text
 
 
 @pytest.mark.parametrize("width", [100, 150, 220])

@@ -260,3 +260,74 @@ def test_an_address_nothing_answers_is_a_one_line_error_before_ray_is_called(mon
             pass
         assert str(caught.value).startswith(fragment) and "\n" not in str(caught.value), caught.value
     assert calls == []  # Ray, which would wait for ever, is never asked
+
+
+def test_the_dashboard_token_file_is_made_readable_by_its_owner_only(monkeypatch, tmp_path: Path) -> None:
+    from finegrain_automl.search import secure_auth_token
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    assert secure_auth_token(create=False) is None  # nothing to secure yet
+    created = secure_auth_token(create=True)
+    assert created == tmp_path / ".ray" / "auth_token" and created.stat().st_mode & 0o777 == 0o600
+    assert len(created.read_text().strip()) >= 32  # Ray's own generator
+    created.chmod(0o644)  # as Ray writes it
+    token = created.read_text()
+    assert secure_auth_token(create=True) == created and created.stat().st_mode & 0o777 == 0o600
+    assert created.read_text() == token  # kept, not replaced
+    elsewhere = tmp_path / "token"
+    elsewhere.write_text("abc")
+    elsewhere.chmod(0o644)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(elsewhere))
+    assert secure_auth_token(create=False) == elsewhere and elsewhere.stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "in-the-environment")
+    assert secure_auth_token(create=True) is None
+    monkeypatch.delenv("RAY_AUTH_TOKEN")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    assert secure_auth_token(create=True) is None
+
+
+@pytest.mark.ray
+def test_a_local_ray_with_its_dashboard_uses_an_owner_only_token_and_says_how_to_sign_in(
+    monkeypatch, tmp_path: Path
+) -> None:
+    import ray
+
+    from finegrain_automl.search import SearchSettings, ray_session
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    token = tmp_path / ".ray" / "auth_token"
+    token.parent.mkdir()
+    token.write_text("0123456789abcdef0123456789abcdef")
+    token.chmod(0o644)  # what Ray 2.60 leaves
+    with ray_session(SearchSettings(dashboard=True)) as session:
+        assert ray.is_initialized() and token.stat().st_mode & 0o777 == 0o600
+        assert token.read_text() == "0123456789abcdef0123456789abcdef"
+        assert session.dashboard_url.startswith("http://127.0.0.1:")
+        assert str(token) in session.dashboard_sign_in and "Bearer" in session.dashboard_sign_in
+        # Ray uses that token: the dashboard refuses a request without it and answers one with it.
+        assert _dashboard_status(session.dashboard_url, {}) == 401
+        assert _dashboard_status(session.dashboard_url, {"Authorization": f"Bearer {token.read_text()}"}) == 200
+    assert not ray.is_initialized()
+
+
+def _dashboard_status(url: str, headers: dict[str, str]) -> int:
+    """The HTTP status of the dashboard's version endpoint, waiting up to 30 s for it to come up."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(f"{url}/api/version", headers=headers), timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)

@@ -124,6 +124,8 @@ class SearchProgress:
     failed: int = 0
     best: TrialRecord | None = None
     dashboard_url: str | None = None
+    #: How to sign in to the dashboard (token authentication), if it needs it.
+    dashboard_sign_in: str | None = None
     phase: str = "starting Ray"
     data_description: str = ""
     records: dict[str, TrialRecord] = field(default_factory=dict)
@@ -179,6 +181,7 @@ class ray_session:  # noqa: N801 - used as a context manager, like open()
     def __init__(self, settings: SearchSettings) -> None:
         self.settings = settings
         self.dashboard_url: str | None = None
+        self.dashboard_sign_in: str | None = None
         self._started = False
         self._previous_sigterm: Any = None
 
@@ -203,6 +206,8 @@ class ray_session:  # noqa: N801 - used as a context manager, like open()
             options["runtime_env"] = {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}}
         if self.settings.address is not None:
             _probe_address(self.settings.address)  # ray.init waits for ever on an address nothing answers
+        else:
+            secure_auth_token(create=True)  # before Ray writes one readable by every user
         try:
             context = ray.init(address=self.settings.address, **options)
         except Exception as exc:  # noqa: BLE001 - Ray raises bare Exceptions too ("node timed out during startup")
@@ -226,6 +231,13 @@ class ray_session:  # noqa: N801 - used as a context manager, like open()
             raise
         url = getattr(context, "dashboard_url", None)
         self.dashboard_url = f"http://{url}" if url else None
+        if self.dashboard_url and self.settings.address is None:
+            token = secure_auth_token(create=False)
+            if token is not None:
+                self.dashboard_sign_in = (
+                    f"the token in {token} (`ray get-auth-token`), as the ray-authentication-token cookie "
+                    "or an Authorization: Bearer header"
+                )
         self._catch_sigterm()
         return self
 
@@ -247,6 +259,38 @@ class ray_session:  # noqa: N801 - used as a context manager, like open()
             import ray
 
             ray.shutdown()
+
+
+def secure_auth_token(*, create: bool) -> Path | None:
+    """Makes Ray's dashboard token file readable by its owner only; returns its path.
+
+    Ray (2.59 and later) turns token authentication on for a new local
+    instance and writes the token to ``~/.ray/auth_token`` (or
+    ``RAY_AUTH_TOKEN_PATH``) readable by every user of the machine; since the
+    dashboard accepts job submissions, whoever reads it can run code as this
+    user. With ``create`` a missing token is generated here first, with
+    Ray's own generator and owner-only permissions, for Ray to use. Returns
+    ``None`` when no file holds the token (``RAY_AUTH_MODE=disabled``, a
+    token in ``RAY_AUTH_TOKEN``, or a Ray without token authentication).
+    """
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled" or os.environ.get("RAY_AUTH_TOKEN"):
+        return None
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token").expanduser()
+    if create and not path.exists():
+        try:
+            from ray._private.authentication.authentication_token_generator import (
+                generate_new_authentication_token,
+            )
+        except ImportError:  # a Ray without token authentication
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as stream:
+            stream.write(generate_new_authentication_token())
+    if not path.exists():
+        return None
+    path.chmod(0o600)
+    return path
 
 
 #: Seconds to wait for a TCP connection to ``--address`` before calling it unreachable.
