@@ -289,41 +289,39 @@ def test_the_dashboard_token_file_is_made_readable_by_its_owner_only(monkeypatch
 
 
 @pytest.mark.ray
-def test_a_local_ray_with_its_dashboard_uses_an_owner_only_token_and_says_how_to_sign_in(
-    monkeypatch, tmp_path: Path
-) -> None:
-    import ray
+def test_a_local_ray_with_its_dashboard_uses_an_owner_only_token_and_says_how_to_sign_in(tmp_path: Path) -> None:
+    """In a fresh process (Ray caches the token it first read for the life of the process)."""
+    import json
+    import os
+    import subprocess
+    import sys
 
-    from finegrain_automl.search import SearchSettings, ray_session
-
-    monkeypatch.setenv("HOME", str(tmp_path))
-    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
-        monkeypatch.delenv(name, raising=False)
     token = tmp_path / ".ray" / "auth_token"
     token.parent.mkdir()
     token.write_text("0123456789abcdef0123456789abcdef")
     token.chmod(0o644)  # what Ray 2.60 leaves
-    with ray_session(SearchSettings(dashboard=True)) as session:
-        assert ray.is_initialized() and token.stat().st_mode & 0o777 == 0o600
-        assert token.read_text() == "0123456789abcdef0123456789abcdef"
-        assert session.dashboard_url.startswith("http://127.0.0.1:")
-        assert str(token) in session.dashboard_sign_in and "Bearer" in session.dashboard_sign_in
-        # Ray uses that token: the dashboard refuses a request without it and answers one with it.
-        assert _dashboard_status(session.dashboard_url, {}) == 401
-        assert _dashboard_status(session.dashboard_url, {"Authorization": f"Bearer {token.read_text()}"}) == 200
-    assert not ray.is_initialized()
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")}
+    completed = subprocess.run([sys.executable, "-c", _DASHBOARD_CHECK], env={**env, "HOME": str(tmp_path)},
+                               capture_output=True, text=True, timeout=240, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    seen = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert seen["mode"] == 0o600 and seen["token"] == "0123456789abcdef0123456789abcdef"
+    assert seen["url"].startswith("http://127.0.0.1:")
+    assert str(token) in seen["sign_in"] and "Bearer" in seen["sign_in"]
+    assert seen["without"] == 401 and seen["with"] == 200  # Ray uses that token for its dashboard
+    assert seen["after"] is False
 
 
-def _dashboard_status(url: str, headers: dict[str, str]) -> int:
-    """The HTTP status of the dashboard's version endpoint, waiting up to 30 s for it to come up."""
-    import time
-    import urllib.error
-    import urllib.request
+_DASHBOARD_CHECK = """
+import json, pathlib, time, urllib.error, urllib.request
+import ray
+from finegrain_automl.search import SearchSettings, ray_session
 
+def status(url, headers):
     deadline = time.monotonic() + 30
     while True:
         try:
-            with urllib.request.urlopen(urllib.request.Request(f"{url}/api/version", headers=headers), timeout=10) as r:
+            with urllib.request.urlopen(urllib.request.Request(url + "/api/version", headers=headers), timeout=10) as r:
                 return r.status
         except urllib.error.HTTPError as exc:
             return exc.code
@@ -331,3 +329,12 @@ def _dashboard_status(url: str, headers: dict[str, str]) -> int:
             if time.monotonic() > deadline:
                 raise
             time.sleep(1)
+
+token = pathlib.Path.home() / ".ray" / "auth_token"
+with ray_session(SearchSettings(dashboard=True)) as session:
+    seen = {"mode": token.stat().st_mode & 0o777, "token": token.read_text(), "url": session.dashboard_url,
+            "sign_in": session.dashboard_sign_in, "without": status(session.dashboard_url, {}),
+            "with": status(session.dashboard_url, {"Authorization": "Bearer " + token.read_text()})}
+seen["after"] = ray.is_initialized()
+print(json.dumps(seen))
+"""
