@@ -12,7 +12,7 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +47,9 @@ __all__ = [
     "check_output",
     "make_payload",
     "predict",
+    "prepare_resumed_search",
     "prepare_search",
+    "resume_search",
     "run_prepared_search",
     "write_predictions",
 ]
@@ -217,11 +219,13 @@ def prepare_search(
     data: DataOptions,
     space_path: Path | None = None,
     other_options: Sequence[str] = (),
+    recorded_options: Mapping[str, Any] | None = None,
 ) -> PreparedSearch:
     """Resolves and validates everything a search needs; writes nothing.
 
     ``other_options`` are the command's own option names, suggested when a
-    task option is misspelt.
+    task option is misspelt; ``recorded_options`` are typed task options of a
+    run being resumed.
     """
     _validate_settings(settings)
     task = registry.task(task_name)
@@ -230,7 +234,7 @@ def prepare_search(
     check_space(space, task=task, families=families)
     options = resolve_options(
         task.data_options, data.options or {}, task_name=task.name, command="search",
-        with_data=data.path is not None, other_options=other_options,
+        with_data=data.path is not None, other_options=other_options, recorded=recorded_options,
     )
     if data.path is None:
         for given, option in [(data.target, "--target"), (data.drop_columns, "--drop")]:
@@ -289,6 +293,72 @@ def prepare_search(
     )
 
 
+#: Settings ``--resume`` may change: where and how wide the search runs, not what it searches.
+RESUME_CHANGEABLE = ("address", "dashboard", "concurrency")
+
+
+def prepare_resumed_search(
+    registry: Registry, *, run_dir: Path, changes: Mapping[str, Any] | None = None
+) -> PreparedSearch:
+    """The search of ``run_dir`` (stopped by Ctrl-C, SIGTERM or a crash),
+    prepared from what the run recorded: task, data, space, settings, splits.
+
+    ``changes`` are settings given again (``SearchSettings`` field names):
+    those of :data:`RESUME_CHANGEABLE` replace the recorded ones, any other
+    must equal what the run recorded.
+
+    Raises:
+        UsageError: ``run_dir`` is not a run that can be resumed (none, one
+            that finished, one without a study), a change conflicts with the
+            run, or the data no longer splits as recorded (it changed).
+    """
+    import json
+
+    from finegrain_automl.search._study import STUDY_FILE
+
+    run_dir = run_dir.expanduser().resolve()
+    run_file = run_dir / results.RUN_FILE
+    if not run_file.is_file():
+        raise UsageError(f"--resume {run_dir}: not a run directory (no {results.RUN_FILE}). Pass a folder under "
+                         "fg-runs/ that a search wrote.")
+    try:
+        record = RunRecord.from_dict(json.loads(run_file.read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise UsageError(f"--resume {run_dir}: {results.RUN_FILE} cannot be read ({exc}). Start a new search.") from None
+    if record.final is not None:
+        raise UsageError(f"--resume {run_dir}: that search finished (its model is refit). Start a new search, "
+                         "with more --trials or --time-budget if it needs more.")
+    if not (run_dir / STUDY_FILE).is_file():
+        raise UsageError(f"--resume {run_dir}: no {STUDY_FILE}, so no trial ever started; start a new search.")
+    known = {f.name for f in dataclasses.fields(SearchSettings)}
+    recorded = {k: v for k, v in record.settings.items() if k in known}
+    for name, value in (changes or {}).items():
+        if name not in RESUME_CHANGEABLE and name in recorded and value != recorded[name]:
+            option = "--" + name.removesuffix("_s").replace("_", "-")
+            raise UsageError(
+                f"{option} {value} conflicts with the run being resumed ({option} {recorded[name]}): --resume takes "
+                f"the search's settings from the run. Drop {option}, or start a new search to change it."
+            )
+    settings = dataclasses.replace(
+        SearchSettings(**recorded), **{k: v for k, v in (changes or {}).items() if k in RESUME_CHANGEABLE}
+    )
+    source = record.data.source
+    path = Path(source) if Path(source).is_absolute() else None
+    if path is not None and not path.is_file():
+        raise UsageError(f"--resume {run_dir}: its data file {path} is gone. Put it back to resume the search.")
+    prepared = prepare_search(
+        registry, task_name=record.task, settings=settings,
+        data=DataOptions(path=path, target=record.data.facts.get("target") if path else None,
+                         drop_columns=tuple(record.data.drop_columns)),
+        space_path=run_dir / "space.yaml", recorded_options=record.data.options,
+    )
+    recorded_splits = json.loads((run_dir / results.SPLITS_FILE).read_text())
+    if results.splits_json(prepared.splits) != recorded_splits:
+        raise UsageError(f"--resume {run_dir}: the data ({source}) no longer splits into the run's test rows and "
+                         "folds, so it changed since the search began. Restore it, or start a new search.")
+    return prepared
+
+
 def run_prepared_search(
     prepared: PreparedSearch,
     registry: Registry,
@@ -296,12 +366,36 @@ def run_prepared_search(
     output: Path,
     view: ProgressView | None = None,
 ) -> RunRecord:
+    """Runs a new search in a new run directory under ``output``; see :func:`_run`."""
+    return _run(prepared, registry, output=output, view=view)
+
+
+def resume_search(
+    prepared: PreparedSearch,
+    registry: Registry,
+    *,
+    run_dir: Path,
+    view: ProgressView | None = None,
+) -> RunRecord:
+    """Continues the search of ``run_dir`` (``prepared`` by :func:`prepare_resumed_search`)."""
+    return _run(prepared, registry, output=run_dir.parent, view=view, resume_dir=run_dir)
+
+
+def _run(
+    prepared: PreparedSearch,
+    registry: Registry,
+    *,
+    output: Path,
+    view: ProgressView | None = None,
+    resume_dir: Path | None = None,
+) -> RunRecord:
     """Runs the search, writes the run directory, and returns the run record.
 
     The steps, in order: start Ray, open the run directory (created once Ray
-    is up, so a cluster that cannot be reached leaves nothing behind), search,
-    select the winner (and an ensemble), refit, save. Each fills its part of
-    the :class:`~finegrain_automl.record.RunRecord`.
+    is up, so a cluster that cannot be reached leaves nothing behind; with
+    ``resume_dir``, that run's, continued), search, select the winner (and an
+    ensemble), refit, save. Each fills its part of the
+    :class:`~finegrain_automl.record.RunRecord`.
 
     Raises:
         NoCompletedTrialError: No trial completed every fold; the run
@@ -315,8 +409,11 @@ def run_prepared_search(
     started = time.monotonic()
     with (view(progress) if view else contextlib.nullcontext()), ray_session(prepared.settings) as session:
         progress.dashboard_url, progress.dashboard_sign_in = session.dashboard_url, session.dashboard_sign_in
-        run = _open_run(prepared, output=output, dashboard_url=session.dashboard_url)
-        rows, payload = _search(prepared, registry, run, progress=progress)
+        if resume_dir is None:
+            run, resume = _open_run(prepared, output=output, dashboard_url=session.dashboard_url), None
+        else:
+            run, resume = _reopen_run(resume_dir, progress=progress, dashboard_url=session.dashboard_url)
+        rows, payload = _search(prepared, registry, run, progress=progress, resume=resume)
         winner, selection = _select(prepared, run, rows)
         refit = _refit(prepared, payload, run, rows, winner=winner, selection=selection, progress=progress)
     _save(run, refit, started=started)
@@ -374,8 +471,39 @@ def _open_run(prepared: PreparedSearch, *, output: Path, dashboard_url: str | No
     return run
 
 
+def _reopen_run(
+    run_dir: Path, *, progress: SearchProgress, dashboard_url: str | None
+) -> tuple[results.RunDirectory, Any]:
+    """Step 1 of a resumed search: its run directory and study, readied to continue."""
+    import json
+
+    from finegrain_automl.search import prepare_resume
+    from finegrain_automl.search._study import load_records
+
+    record = RunRecord.from_dict(json.loads((run_dir / results.RUN_FILE).read_text()))
+    record.resumed += 1
+    record.interrupted = False
+    record.dashboard_url = dashboard_url
+    run = results.RunDirectory(run_dir, record=record)
+    resume = prepare_resume(run_dir)
+    for trial in load_records(run_dir, folds=progress.folds):  # the live view counts the earlier runs' trials
+        progress.records[trial.trial_id] = trial
+        progress.completed += trial.status == "completed"
+        progress.pruned += trial.status == "pruned"
+        progress.failed += trial.status == "failed"
+        if trial.status == "completed" and (progress.best is None or (trial.cv_f1 or -1) > (progress.best.cv_f1 or -1)):
+            progress.best = trial
+    run.write_record()
+    return run, resume
+
+
 def _search(
-    prepared: PreparedSearch, registry: Registry, run: results.RunDirectory, *, progress: SearchProgress
+    prepared: PreparedSearch,
+    registry: Registry,
+    run: results.RunDirectory,
+    *,
+    progress: SearchProgress,
+    resume: Any = None,
 ) -> tuple[list[dict[str, Any]], TrialPayload]:
     """Step 2: the trials; returns the leaderboard rows (best first) and the trials' payload."""
     import ray
@@ -400,18 +528,20 @@ def _search(
             on_result=lambda trial: registry.notify(
                 "fg_automl_trial_result", task_name=task.name, run_dir=run.path, trial=trial
             ),
+            resume=resume,
         )
     except KeyboardInterrupt as exc:
         from finegrain_automl.search import SearchTerminated
+        from finegrain_automl.search._study import load_records
 
-        rows = _tally(run, list(progress.records.values()))
+        rows = _tally(run, load_records(run.path, folds=settings.total_folds))
         run.record.interrupted = True
         run.finish(started=progress.started)
         terminated = isinstance(exc, SearchTerminated)
         raise SearchInterrupted(
             f"{'Terminated (SIGTERM)' if terminated else 'Interrupted'}: {len(rows)} trials that completed every "
-            f"fold are ranked in {run.path / 'leaderboard.csv'}; no model was refit. Run the search again for a "
-            "model.",
+            f"fold are ranked in {run.path / 'leaderboard.csv'}; no model was refit. Continue with "
+            f"`fg-automl search --resume {run.path}`.",
             terminated=terminated,
         ) from None
     finally:

@@ -87,7 +87,9 @@ def _task_options(ctx: typer.Context) -> tuple[dict[str, Any], list[str]]:
 @_user_errors
 def search(
     ctx: typer.Context,
-    task: Annotated[str, typer.Option("--task", "-t", help="Task to search (see `fg-automl plugins`).")],
+    task: Annotated[
+        str | None, typer.Option("--task", "-t", help="Task to search (see `fg-automl plugins`).")
+    ] = None,
     data: Annotated[
         Path | None, typer.Option(help="Your data file (CSV, Parquet or JSONL; see the task's README); default: built-in data.")
     ] = None,
@@ -151,6 +153,11 @@ def search(
     dashboard: Annotated[bool, typer.Option(help="Start the Ray dashboard (local Ray only).")] = True,
     output: Annotated[Path, typer.Option(help="Folder that receives the run directory.")] = Path("fg-runs"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary instead of tables.")] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="Continue the search of this run directory (stopped by Ctrl-C, SIGTERM or a crash) with "
+                     "its own settings; only --address, --concurrency and --dashboard may change."),
+    ] = None,
 ) -> None:
     """Search architectures and hyperparameters; refit and save the winner.
 
@@ -161,6 +168,14 @@ def search(
     from finegrain_automl.search import SearchSettings
 
     registry = _registry()
+    if resume is not None:
+        _resume(ctx, registry, resume, task=task, as_json=as_json)
+        return
+    if task is None:
+        from finegrain_automl.errors import UsageError
+
+        raise UsageError("Missing option --task: give the task to search, e.g. --task fraud (`fg-automl plugins` "
+                         "lists them), or --resume RUN_DIR to continue a search.")
     if time_budget is None:
         time_budget = registry.task(task).time_budget_s
     settings = SearchSettings(
@@ -200,6 +215,39 @@ def search(
     for note in prepared.notes:
         err.print(f"[yellow]Note:[/] {note}", highlight=False, soft_wrap=True)
     summary = run_prepared_search(prepared, registry, output=output, view=_live_view).to_dict()
+    _print_run(summary, as_json=as_json)
+
+
+#: ``search`` options that name the data and the space: ``--resume`` reads them from the run.
+_RUN_DATA_OPTIONS = ("data", "target", "drop", "space", "output")
+
+
+def _resume(ctx: typer.Context, registry: Any, run_dir: Path, *, task: str | None, as_json: bool) -> None:
+    """``search --resume RUN_DIR``: the options given again are checked against the run."""
+    from finegrain_automl.api import prepare_resumed_search, resume_search
+    from finegrain_automl.errors import UsageError
+
+    # By name: typer may carry its own copy of click, whose enum is another class.
+    given = [name for name in ctx.params if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+             and name not in ("resume", "task", "as_json")]
+    for name in given:
+        if name in _RUN_DATA_OPTIONS:
+            raise UsageError(f"--{name} is read from the run with --resume; drop --{name}.")
+    if ctx.args:
+        raise UsageError(f"{ctx.args[0]} is read from the run with --resume (task options are recorded); drop it.")
+    changes = {("time_budget_s" if name == "time_budget" else name): ctx.params[name] for name in given}
+    if "time_budget_s" in changes:
+        changes["time_budget_s"] = changes["time_budget_s"] or None
+    with err.status("Reading the run, loading its data and checking its splits..."):
+        prepared = prepare_resumed_search(registry, run_dir=run_dir, changes=changes)
+    if task is not None and task != prepared.task.name:
+        raise UsageError(f"--task {task} conflicts with the run being resumed (task {prepared.task.name}); "
+                         "drop --task.")
+    summary = resume_search(prepared, registry, run_dir=run_dir.expanduser().resolve(), view=_live_view).to_dict()
+    _print_run(summary, as_json=as_json)
+
+
+def _print_run(summary: dict[str, Any], *, as_json: bool) -> None:
     if as_json:  # the run record, as run.json holds it
         from finegrain_automl.results import jsonable
 

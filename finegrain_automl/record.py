@@ -182,7 +182,8 @@ class RunRecord:
         ensemble: The kept ensemble, if the final model is one.
         final: The saved model; ``None`` until it is refit.
         elapsed_s: Wall time of the search and refit.
-        interrupted: The user stopped the search (Ctrl-C).
+        interrupted: The user stopped the search (Ctrl-C, SIGTERM).
+        resumed: How many times ``--resume`` continued the search.
     """
 
     schema: str = SCHEMA
@@ -203,6 +204,7 @@ class RunRecord:
     final: FinalModel | None = None
     elapsed_s: float = 0.0
     interrupted: bool = False
+    resumed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: sections a run did not reach are left out."""
@@ -211,7 +213,7 @@ class RunRecord:
             value = getattr(self, f.name)
             if value is None and f.name in _SECTIONS:
                 continue
-            if f.name == "interrupted" and not value:
+            if f.name in ("interrupted", "resumed") and not value:
                 continue
             if isinstance(value, DataRecord):
                 value = value.to_dict()

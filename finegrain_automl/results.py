@@ -102,17 +102,7 @@ class RunDirectory:
         header excluded) formed the test split, each fold's validation part and
         the rows only ever trained on, so that a user can score their own
         baseline on the same rows. A fold trains on the other development rows."""
-        n = splits.n_folds
-        write_json(self.path / SPLITS_FILE, {
-            "format": SPLITS_FORMAT,
-            "test": splits.test.tolist(),
-            "development": splits.development.tolist(),
-            "train_only": splits.train_only.tolist(),
-            "folds": [
-                {"pass": i // n, "fold": i % n, "validation": valid.tolist()}
-                for i, (_, valid) in enumerate(splits.folds)
-            ],
-        })
+        write_json(self.path / SPLITS_FILE, splits_json(splits))
 
     def write_leaderboard(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """``leaderboard.csv`` and ``.json``."""
@@ -132,6 +122,21 @@ class RunDirectory:
     def save_model(self, state: Mapping[str, Any]) -> Path:
         """``model.pt``: the final model, checked to load with ``weights_only=True``."""
         return save_model(self.path, task_name=self.record.task, state=state)
+
+
+def splits_json(splits: Any) -> dict[str, Any]:
+    """The JSON form of ``splits`` that ``splits.json`` holds."""
+    n = splits.n_folds
+    return {
+        "format": SPLITS_FORMAT,
+        "test": splits.test.tolist(),
+        "development": splits.development.tolist(),
+        "train_only": splits.train_only.tolist(),
+        "folds": [
+            {"pass": i // n, "fold": i % n, "validation": valid.tolist()}
+            for i, (_, valid) in enumerate(splits.folds)
+        ],
+    }
 
 
 def new_run_dir(output: Path, task_name: str) -> Path:

@@ -9,6 +9,7 @@ worker process costs seconds of start-up and imports on small machines.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -20,17 +21,21 @@ from pathlib import Path
 from typing import Any
 
 from finegrain_automl.errors import FgAutomlError, UsageError
+from finegrain_automl.search._study import ResumeState, prepare_resume
 from finegrain_automl.task import DEFAULT_TIME_BUDGET_S
 from finegrain_automl.trial import METRIC, TrialPayload, tune_trainable
 
 __all__ = [
     "RayStartError",
+    "ResumeState",
     "SearchProgress",
     "SearchSettings",
     "SearchTerminated",
     "TrialRecord",
+    "prepare_resume",
     "ray_session",
     "run_search",
+    "trial_resources",
 ]
 
 
@@ -209,7 +214,8 @@ class ray_session:  # noqa: N801 - used as a context manager, like open()
         else:
             secure_auth_token(create=True)  # before Ray writes one readable by every user
         try:
-            context = ray.init(address=self.settings.address, **options)
+            # "local": a new instance even where `ray start` left one running (ray.init() would join it).
+            context = ray.init(address=self.settings.address or "local", **options)
         except Exception as exc:  # noqa: BLE001 - Ray raises bare Exceptions too ("node timed out during startup")
             ray.shutdown()  # whatever part of a local instance did start
             reason = " ".join(str(exc).split())[:200]
@@ -351,6 +357,11 @@ def _concurrency(settings: SearchSettings) -> int:
     return max(1, int(math.floor(slots + 1e-9)))
 
 
+#: Times Tune runs a trial again after it failed for a reason not its own
+#: (its worker process or node died); an error of the configuration's own is not retried.
+MAX_RETRIES = 2
+
+
 def run_search(
     *,
     payload: TrialPayload,
@@ -360,47 +371,66 @@ def run_search(
     run_dir: Path,
     progress: SearchProgress,
     on_result: Callable[[dict[str, Any]], None] | None = None,
+    resume: ResumeState | None = None,
 ) -> list[TrialRecord]:
-    """Runs the trials and returns one record per trial, in start order.
+    """Runs the trials and returns one record per trial that ended, in start order.
 
     Must run inside :class:`ray_session`. The Optuna study lives in
-    ``run_dir/study.db`` (SQLite) and Tune's experiment in ``run_dir/tune``.
-    ``starting_points`` (flat, possibly partial configurations the space can
-    sample) are enqueued in the study and run first; the sampler fills in
-    what they leave out.
+    ``run_dir/study.db`` (SQLite) and holds every trial's details (see
+    :mod:`finegrain_automl.search._study`); Tune's experiment is
+    ``run_dir/tune`` (``tune-2`` and on for resumed runs). ``starting_points``
+    (flat, possibly partial configurations the space can sample) are
+    enqueued in the study and run first; the sampler fills in what they
+    leave out. With ``resume`` (:func:`_study.prepare_resume`) the study
+    continues: only the trials and seconds left are run, and the records
+    include the earlier runs' trials.
     """
     import optuna
+    import ray
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
-    from finegrain_automl.search import schedulers, searchers
+    from finegrain_automl.search import _study, schedulers, searchers
     from finegrain_automl.search._ray_optuna import fold_aware_searcher
+    from finegrain_automl.trial import FailureNotes
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    concurrency = _concurrency(settings)
+    session = resume.session if resume else 1
+    trials = settings.trials - (resume.finished if resume else 0)
+    budget = settings.time_budget_s
+    if budget is not None and resume is not None:
+        budget = budget - resume.spent_s
     folds = settings.total_folds
+    if trials <= 0 or (budget is not None and budget <= 0):  # a resumed search that had nothing left
+        return _study.load_records(run_dir, folds=folds)
+    concurrency = _concurrency(settings)
     sampler = searchers.get(settings.searcher).make_sampler(
-        seed=settings.seed, trials=settings.trials, concurrency=concurrency
+        # A resumed run draws anew: the same seed would repeat the first run's random start.
+        seed=settings.seed + 1000 * (session - 1), trials=settings.trials, concurrency=concurrency
     )
-    storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / 'study.db'}")
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(
+        ray.get_runtime_context().get_node_id(), soft=False)
+    notes = ray.remote(num_cpus=0)(FailureNotes).options(scheduling_strategy=here).remote()
+    payload = dataclasses.replace(payload, failures=notes)
     searcher = fold_aware_searcher(
-        OptunaSearch, folds=folds, finished=lambda result: _finished_status(result, folds=folds) == "completed"
+        OptunaSearch, folds=folds, finished=lambda result: _finished_status(result, folds=folds) == "completed",
+        session=session, error_of=lambda trial_id: ray.get(notes.get.remote(trial_id)),
     )(
         space=define_by_run,
         metric=METRIC,
         mode="max",
         sampler=sampler,
-        study_name="search",
-        storage=storage,
-        points_to_evaluate=[dict(point) for point in starting_points] or None,
+        study_name=_study.STUDY_NAME,
+        storage=_study.storage(run_dir),
+        # Resumed: unstarted starting points are still queued in the study.
+        points_to_evaluate=[dict(point) for point in starting_points] if starting_points and not resume else None,
     )
     scheduler = schedulers.get(settings.effective_scheduler).make_scheduler(
         folds=folds, first_rung=first_rung(settings)
     )
-    trainable = tune.with_resources(
-        tune.with_parameters(tune_trainable, payload=payload),
-        {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
-    )
+    trainable = tune.with_resources(tune.with_parameters(tune_trainable, payload=payload), trial_resources(settings))
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -408,21 +438,33 @@ def run_search(
             mode="max",
             search_alg=searcher,
             scheduler=scheduler,
-            num_samples=settings.trials,
+            num_samples=trials,
             max_concurrent_trials=concurrency,
-            time_budget_s=settings.time_budget_s,
+            time_budget_s=budget,
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
-            name="tune",
+            name="tune" if session == 1 else f"tune-{session}",
             storage_path=str(run_dir),
             verbose=0,
             callbacks=[_progress_callback(progress, folds=settings.total_folds, on_result=on_result)],
-            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            failure_config=tune.FailureConfig(max_failures=MAX_RETRIES, fail_fast=False),
         ),
     )
-    grid = tuner.fit()
-    return [_record(result, folds=settings.total_folds) for result in grid]
+    try:
+        tuner.fit()
+    finally:
+        ray.kill(notes)
+    return _study.load_records(run_dir, folds=folds)
+
+
+def trial_resources(settings: SearchSettings) -> dict[str, float]:
+    """What each trial asks Ray for: ``--cpus-per-trial`` CPUs and
+    ``--gpus-per-trial`` GPUs, fractions kept (0.5: two trials share a GPU)."""
+    resources = {"cpu": float(settings.cpus_per_trial)}
+    if settings.gpus_per_trial > 0:
+        resources["gpu"] = float(settings.gpus_per_trial)
+    return resources
 
 
 def first_rung(settings: SearchSettings) -> int:
@@ -444,13 +486,6 @@ def first_rung(settings: SearchSettings) -> int:
 def _finished_status(result: dict[str, Any], *, folds: int) -> str:
     """A trial that ended without error: ``completed`` if every fold ran, else ``pruned``."""
     return "completed" if int(result.get("folds_done", 0)) >= folds else "pruned"
-
-
-def _record(result: Any, *, folds: int) -> TrialRecord:
-    """The record of a finished trial from Tune's ``ResultGrid``."""
-    metrics = result.metrics or {}
-    trial_id = str(metrics.get("trial_id", Path(result.path).name if result.path else "?"))
-    return _make_record(trial_id, result.config or {}, metrics, error=result.error, folds=folds)
 
 
 def _make_record(
