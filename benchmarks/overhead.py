@@ -99,9 +99,9 @@ def main() -> None:
     console.print(f"[bold]fg-automl (Ray Tune)[/]: {args.trials} trials, concurrency {args.concurrency} ...")
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp)
-        study = optuna.create_study(
-            study_name="search", storage=f"sqlite:///{run_dir / 'study.db'}", direction="maximize"
-        )
+        from finegrain_automl.search._study import STUDY_NAME, storage
+
+        study = optuna.create_study(study_name=STUDY_NAME, storage=storage(run_dir), direction="maximize")
         for config in configs:
             study.enqueue_trial(config)
         progress = SearchProgress(total=args.trials, folds=args.folds, time_budget_s=None)

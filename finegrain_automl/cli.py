@@ -1,4 +1,4 @@
-"""The ``fg-automl`` command line: search, predict, plugins, space."""
+"""The ``fg-automl`` command line: search, dashboard, predict, plugins, space."""
 
 from __future__ import annotations
 
@@ -393,6 +393,39 @@ def _print_ensemble(ensemble: dict[str, Any]) -> None:
         table.add_row("member", str(member["rank"]), str(member["model"]), f"{member['weight']:.2f}",
                       f"{member['oof_f1']:.4f}", f"{member['test_f1']:.4f}", member["trial_id"])
     out.print(table)
+
+
+@app.command()
+@_user_errors
+def dashboard(
+    run_dir: Annotated[
+        Path, typer.Argument(help="Run directory of a search (fg-runs/<task>-<time>), running or finished.")
+    ],
+    host: Annotated[
+        str,
+        typer.Option(help="Address to listen on: 127.0.0.1, this machine only (the view has no sign-in); "
+                     "0.0.0.0, every network."),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on; 0: any free one.")] = 8080,
+) -> None:
+    """Serve optuna-dashboard over a run's study: every trial with its configuration, fold scores, state and
+    CV F1, with Optuna's history and parameter-importance plots.
+
+    It follows a running search live, and shows a finished one. Read-only: nothing in the run changes.
+    """
+    from finegrain_automl.dashboard import DashboardServer, serve
+
+    def ready(server: DashboardServer) -> None:
+        if not server.loopback:
+            err.print(f"[yellow]Note:[/] listening on {host}: whoever reaches this machine can read the trials "
+                      "(there is no sign-in).", highlight=False, soft_wrap=True)
+        err.print(f"Trials view of {server.run_dir}: [bold]{server.url}[/] (Ctrl-C to stop)", highlight=False,
+                  soft_wrap=True)
+
+    try:
+        serve(run_dir, host=host, port=port, on_ready=ready)
+    except KeyboardInterrupt:  # how it is stopped, not an interrupted search (exit 130)
+        err.print("Stopped.")
 
 
 @app.command(context_settings=_TASK_OPTIONS)

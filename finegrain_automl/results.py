@@ -6,7 +6,7 @@ understand or repeat it::
     run.json          the run record (finegrain_automl.record.RunRecord, schema-versioned)
     space.yaml        the space that was searched
     splits.json       the row positions of the test split and of every fold's validation part
-    study.db          the Optuna study (SQLite)
+    study.journal     the Optuna study (Optuna's journal file)
     tune/             Ray Tune's experiment directory
     leaderboard.csv   completed trials ranked by mean CV F1 (also .json)
     predictions/      out-of-fold class probabilities of the best completed trials

@@ -165,6 +165,12 @@ class FailureNotes:
 
     def __init__(self) -> None:
         self.errors: dict[str, str] = {}
+        self.workers = 0
+
+    def worker_slot(self) -> int:
+        """A number for a new trial worker (1, 2...), which names it in the Ray dashboard."""
+        self.workers += 1
+        return self.workers
 
     def note(self, trial_id: str, message: str) -> None:
         self.errors[trial_id] = message

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -507,9 +508,11 @@ def test_sigterm_ends_a_search_as_ctrl_c_does_and_exits_143(tmp_path: Path) -> N
     completed = 0
     while time.monotonic() < deadline and completed == 0 and process.poll() is None:
         time.sleep(2)
-        for study_file in output.glob("*/study.db"):
+        for study_file in output.glob("*/study.journal"):
             try:
-                study = optuna.load_study(study_name="search", storage=f"sqlite:///{study_file}")
+                from finegrain_automl.search._study import open_study
+
+                study = open_study(study_file.parent)
                 completed = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
             except Exception:  # noqa: BLE001 - the study is being created
                 completed = 0
@@ -525,3 +528,40 @@ def test_sigterm_ends_a_search_as_ctrl_c_does_and_exits_143(tmp_path: Path) -> N
     record = json.loads((run_dir / "run.json").read_text())
     assert record["interrupted"] is True and record["trials"]["completed"] >= 1
     assert len(pd.read_csv(run_dir / "leaderboard.csv")) >= 1
+
+
+def test_dashboard_of_a_folder_that_is_no_run_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["dashboard", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "Run directory" in result.output and "does not exist" in result.output
+
+
+def test_dashboard_serves_the_run_it_is_given_until_ctrl_c(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.request
+
+    import optuna
+
+    from finegrain_automl.search._study import STUDY_NAME, storage
+
+    (tmp_path / "run.json").write_text("{}")
+    study = optuna.create_study(study_name=STUDY_NAME, storage=storage(tmp_path), direction="maximize")
+    study.enqueue_trial({"x": 1.0})
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 2), n_trials=1)
+    answers: list[bytes] = []
+
+    def serve(run_dir, *, host, port, on_ready):
+        from finegrain_automl import dashboard
+
+        with dashboard.start(run_dir, host=host, port=0) as server:
+            on_ready(server)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            origin = server.url.split("/dashboard")[0]
+            answers.append(urllib.request.urlopen(f"{origin}/api/studies", timeout=30).read())
+        raise KeyboardInterrupt  # as Ctrl-C ends it
+
+    monkeypatch.setattr("finegrain_automl.dashboard.serve", serve)
+    result = runner.invoke(app, ["dashboard", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "Trials view of" in result.output and "(Ctrl-C to stop)" in result.output and "Stopped." in result.output
+    (summary,) = json.loads(answers[0])["study_summaries"]
+    assert summary["study_name"] == "search"

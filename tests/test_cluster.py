@@ -16,6 +16,7 @@ from finegrain_automl import hookimpl
 from finegrain_automl.api import DataOptions, prepare_search, run_prepared_search
 from finegrain_automl.plugins import make_registry
 from finegrain_automl.search import SearchSettings
+from finegrain_automl.search._study import open_study
 from finegrain_automl.testing import ToyTask
 
 pytestmark = pytest.mark.ray
@@ -52,7 +53,7 @@ def cluster():
 
 def _study_trials(study_file: Path) -> list[Any]:
     try:
-        return optuna.load_study(study_name="search", storage=f"sqlite:///{study_file}").trials
+        return open_study(study_file.parent).trials
     except Exception:  # noqa: BLE001 - not created yet
         return []
 
@@ -67,7 +68,7 @@ def test_a_search_on_a_two_node_cluster_uses_both_and_survives_losing_one(cluste
     def lose_the_worker_node_under_a_trial() -> None:
         """Once a trial has run on the worker node and another is running there, remove that node."""
         while not stop.wait(0.2):
-            trials = [t for f in output.glob("*/study.db") for t in _study_trials(f)]
+            trials = [t for f in output.glob("*/study.journal") for t in _study_trials(f)]
             done_there = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE
                           and worker_id in t.user_attrs.get("nodes", [])]
             running_there = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING
@@ -90,7 +91,7 @@ def test_a_search_on_a_two_node_cluster_uses_both_and_survives_losing_one(cluste
         watcher.join(timeout=10)
 
     assert "trial" in lost, "no trial ran on the worker node while another had completed there"
-    study = optuna.load_study(study_name="search", storage=f"sqlite:///{Path(summary['run_dir']) / 'study.db'}")
+    study = open_study(Path(summary['run_dir']))
     nodes = [t.user_attrs.get("nodes", []) for t in study.trials]
     assert any(n == [worker_id] for n in nodes) and any(n == [head_id] for n in nodes)  # both nodes ran trials
     retried = study.trials[lost["trial"]]

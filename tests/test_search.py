@@ -23,6 +23,7 @@ from finegrain_automl.plugins import make_registry
 from finegrain_automl.record import validate as validate_record
 from finegrain_automl.results import MODEL_FILE, jsonable, select_winner
 from finegrain_automl.search import SearchSettings
+from finegrain_automl.search._study import open_study
 from finegrain_automl.task import ModelFamily
 from finegrain_automl.testing import ToyTask, make_toy_data
 
@@ -100,7 +101,7 @@ def test_tiny_search_ranks_refits_saves_and_predicts(tmp_path: Path) -> None:
     assert 0.0 <= best["test_f1"] <= 1.0
 
     # The Optuna study is in SQLite inside the run directory and saw every trial.
-    study = optuna.load_study(study_name="search", storage=f"sqlite:///{run_dir / 'study.db'}")
+    study = open_study(run_dir)
     assert len(study.trials) == 3
     # The task's starting point runs first, exactly as given.
     assert summary["starting_points"] == [{"lr": 0.05, "model": "mlp", "model.mlp.hidden": 8}]
@@ -203,7 +204,7 @@ def test_other_searchers_and_schedulers_run_and_are_recorded(tmp_path: Path, sea
     assert summary["trials"]["total"] == 3 and summary["trials"]["completed"] >= 1
     report = (Path(summary["run_dir"]) / "report.md").read_text()
     assert f"searcher: {searcher} (" in report and f"scheduler: {scheduler} (" in report
-    study = optuna.load_study(study_name="search", storage=f"sqlite:///{Path(summary['run_dir']) / 'study.db'}")
+    study = open_study(Path(summary['run_dir']))
     assert len(study.trials) == 3
 
 

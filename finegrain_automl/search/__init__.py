@@ -376,7 +376,7 @@ def run_search(
     """Runs the trials and returns one record per trial that ended, in start order.
 
     Must run inside :class:`ray_session`. The Optuna study lives in
-    ``run_dir/study.db`` (SQLite) and holds every trial's details (see
+    ``run_dir/study.journal`` (Optuna's journal file) and holds every trial's details (see
     :mod:`finegrain_automl.search._study`); Tune's experiment is
     ``run_dir/tune`` (``tune-2`` and on for resumed runs). ``starting_points``
     (flat, possibly partial configurations the space can sample) are
@@ -430,7 +430,7 @@ def run_search(
     scheduler = schedulers.get(settings.effective_scheduler).make_scheduler(
         folds=folds, first_rung=first_rung(settings)
     )
-    trainable = tune.with_resources(tune.with_parameters(tune_trainable, payload=payload), trial_resources(settings))
+    trainable = _worker_class(payload, notes, resources=trial_resources(settings))
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -451,11 +451,48 @@ def run_search(
             failure_config=tune.FailureConfig(max_failures=MAX_RETRIES, fail_fast=False),
         ),
     )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        searcher._ot_study.set_metric_names([METRIC])  # optuna-dashboard's name for the value
     try:
         tuner.fit()
     finally:
         ray.kill(notes)
+    _study.stop_running(run_dir, session=session)  # what the time budget cut short
     return _study.load_records(run_dir, folds=folds)
+
+
+def _worker_class(payload: TrialPayload, notes: Any, *, resources: Mapping[str, float]) -> type:
+    """Tune's trainable for ``payload``'s trials, as a class whose workers are
+    named ``fg-automl worker N`` in the Ray dashboard.
+
+    Workers are reused from trial to trial (``reuse_actors=True``) and an
+    actor's name is fixed when it starts, so naming it after its first trial
+    would be wrong from its second trial on; the worker's log says which
+    trial it runs (:func:`~finegrain_automl.trial.tune_trainable`).
+    """
+    import ray
+    from ray import tune
+    from ray.tune.trainable import wrap_function
+
+    base = wrap_function(tune.with_parameters(tune_trainable, payload=payload))
+    request = tune.PlacementGroupFactory([{key.upper(): value for key, value in resources.items()}])
+
+    class TrialWorker(base):  # type: ignore[misc, valid-type]
+        @classmethod
+        def default_resource_request(cls, config: dict[str, Any]) -> Any:
+            return request  # what tune.with_resources would set, without renaming the class
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self._slot = ray.get(notes.worker_slot.remote())
+            super().__init__(*args, **kwargs)
+
+        def __repr__(self) -> str:
+            return f"fg-automl worker {getattr(self, '_slot', '?')}"
+
+    TrialWorker.__name__ = "fg_automl_trial"  # Tune names trials and their folders after it
+    TrialWorker.__qualname__ = "FgAutomlTrialWorker"  # the actors' class in the Ray dashboard
+    return TrialWorker
 
 
 def trial_resources(settings: SearchSettings) -> dict[str, float]:
