@@ -471,22 +471,7 @@ def test_an_address_nothing_answers_fails_at_once_in_one_line(output: Path) -> N
     _assert_clean_failure(result, output, f"Nothing answers at --address 127.0.0.1:{port}")
 
 
-_TOY_CLI = """
-import sys
-from finegrain_automl import cli, hookimpl
-from finegrain_automl.plugins import make_registry
-from finegrain_automl.testing import ToyTask
-
-class Plugin:
-    @hookimpl
-    def fg_automl_tasks(self):
-        return [ToyTask()]
-
-registry = make_registry(plugins=[("toy", Plugin())], autoload=False)
-cli._registry = lambda: registry
-sys.argv = ["fg-automl", *sys.argv[1:]]
-cli.app()
-"""
+from finegrain_automl.testing import TOY_CLI as _TOY_CLI  # noqa: E402
 
 
 @pytest.mark.ray

@@ -107,22 +107,7 @@ def test_failing_trials_are_recorded_with_their_errors_and_a_dead_worker_is_retr
     assert attempts["ok"] == 2 + refit["ok"]
 
 
-_TOY_CLI = """
-import sys
-from finegrain_automl import cli, hookimpl
-from finegrain_automl.plugins import make_registry
-from finegrain_automl.testing import ToyTask
-
-class Plugin:
-    @hookimpl
-    def fg_automl_tasks(self):
-        return [ToyTask()]
-
-registry = make_registry(plugins=[("toy", Plugin())], autoload=False)
-cli._registry = lambda: registry
-sys.argv = ["fg-automl", *sys.argv[1:]]
-cli.app()
-"""
+from finegrain_automl.testing import TOY_CLI as _TOY_CLI  # noqa: E402
 
 
 def _cli(*args: str, **kwargs: Any) -> subprocess.CompletedProcess:

@@ -5,7 +5,7 @@
 against the core's contract.
 """
 
-from finegrain_automl.testing._toy import ToyTask, make_toy_data
+from finegrain_automl.testing._toy import TOY_CLI, ToyTask, make_toy_data
 from finegrain_automl.testing.conformance import TaskConformance
 
-__all__ = ["TaskConformance", "ToyTask", "make_toy_data"]
+__all__ = ["TOY_CLI", "TaskConformance", "ToyTask", "make_toy_data"]

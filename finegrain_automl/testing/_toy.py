@@ -22,7 +22,7 @@ from finegrain_automl.options import DataOption
 from finegrain_automl.space import Space
 from finegrain_automl.task import FitContext, FittedModel, ModelFamily, Task
 
-__all__ = ["ToyTask", "make_toy_data"]
+__all__ = ["TOY_CLI", "ToyTask", "make_toy_data"]
 
 _SPACE = {
     "epochs": 2,
@@ -161,3 +161,24 @@ class _ToyModule(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+#: A Python script (``python -c TOY_CLI search --task toy ...``) that runs the
+#: real ``fg-automl`` CLI with only the toy task registered: for tests that need
+#: a search in a process of its own (signals, SIGKILL, resume).
+TOY_CLI = """
+import sys
+from finegrain_automl import cli, hookimpl
+from finegrain_automl.plugins import make_registry
+from finegrain_automl.testing import ToyTask
+
+class Plugin:
+    @hookimpl
+    def fg_automl_tasks(self):
+        return [ToyTask()]
+
+registry = make_registry(plugins=[("toy", Plugin())], autoload=False)
+cli._registry = lambda: registry
+sys.argv = ["fg-automl", *sys.argv[1:]]
+cli.app()
+"""
