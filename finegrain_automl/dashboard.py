@@ -177,7 +177,14 @@ class DashboardServer:
         return self.host in _LOOPBACK
 
     def serve_forever(self) -> None:
-        """Answers requests until :meth:`shutdown` is called from another thread (or Ctrl-C)."""
+        """Answers requests until :meth:`shutdown` is called from another thread (or Ctrl-C).
+
+        Raises:
+            RuntimeError: It already serves (two loops on one socket would leave
+                one blocked in ``accept`` and :meth:`shutdown` waiting for it).
+        """
+        if self._serving.is_set():
+            raise RuntimeError("the dashboard is already serving")
         self._serving.set()
         try:
             self._server.serve_forever(poll_interval=0.2)

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pandas as pd
@@ -539,7 +538,6 @@ def test_dashboard_serves_the_run_it_is_given_until_ctrl_c(tmp_path: Path, monke
 
         with dashboard.start(run_dir, host=host, port=0) as server:
             on_ready(server)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
             origin = server.url.split("/dashboard")[0]
             answers.append(urllib.request.urlopen(f"{origin}/api/studies", timeout=30).read())
         raise KeyboardInterrupt  # as Ctrl-C ends it
