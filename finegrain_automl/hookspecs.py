@@ -90,7 +90,8 @@ def fg_automl_trial_result(task_name: str, run_dir: Path, trial: Mapping[str, An
         task_name: The task being searched.
         run_dir: The run directory.
         trial: ``trial_id``, ``config``, ``folds_done``, ``cv_f1`` (running
-            mean) and ``cv_f1_std``; JSON-serialisable.
+            mean), ``cv_f1_std`` and ``fold_seconds`` (how long the fold
+            took in the worker); JSON-serialisable.
     """
 
 

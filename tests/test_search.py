@@ -184,9 +184,9 @@ class _BrokenPlugin:
 
 def test_search_where_every_trial_fails_keeps_the_run_directory(tmp_path: Path) -> None:
     registry = make_registry(plugins=[("broken", _BrokenPlugin())], autoload=False)
-    settings = SearchSettings(trials=2, folds=2, repeats=3, time_budget_s=300, concurrency=1, dashboard=False)
+    settings = SearchSettings(trials=1, folds=2, repeats=3, time_budget_s=300, concurrency=1, dashboard=False)
     prepared = prepare_search(registry, task_name="toy_broken", settings=settings, data=DataOptions())
-    with pytest.raises(NoCompletedTrialError, match=r"No trial completed all 6 folds of 2-fold CV repeated 3 times \(0 pruned, 2 failed\)"):
+    with pytest.raises(NoCompletedTrialError, match=r"No trial completed all 6 folds of 2-fold CV repeated 3 times \(0 pruned, 1 failed\)"):
         run_prepared_search(prepared, registry, output=tmp_path)
     (run_dir,) = tmp_path.iterdir()
     assert (run_dir / "leaderboard.csv").exists() and (run_dir / "run.json").exists()

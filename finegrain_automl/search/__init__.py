@@ -576,6 +576,7 @@ def _progress_callback(
                         "folds_done": result.get("folds_done"),
                         "cv_f1": result.get(METRIC),
                         "cv_f1_std": result.get("cv_f1_std"),
+                        "fold_seconds": result.get("fold_seconds"),
                     }
                 )
 

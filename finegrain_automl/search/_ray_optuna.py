@@ -56,6 +56,13 @@ def fold_aware_searcher(
     import optuna
 
     class FoldAwareOptunaSearch(base):  # type: ignore[misc, valid-type]
+        #: What :meth:`_note` last wrote of each trial's attributes (the study need not be read back).
+        _fg_written: dict[str, dict[str, Any]]
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self._fg_written = {}
+            super().__init__(*args, **kwargs)
+
         def suggest(self, trial_id: str) -> dict | None:
             config = super().suggest(trial_id)
             if config is not None and trial_id in self._ot_trials:
@@ -74,20 +81,24 @@ def fold_aware_searcher(
             last result to ``on_trial_complete`` only)."""
             if not result or trial_id in self._completed_trials or trial_id not in self._ot_trials:
                 return
-            trial = self._ot_trials[trial_id]
-            scores = list(trial.user_attrs.get(FOLD_F1_ATTR, []))
+            written = self._fg_written.setdefault(trial_id, {})
+            scores = list(written.get(FOLD_F1_ATTR, []))
             done = int(result.get("folds_done", len(scores)))
+            attrs: dict[str, Any] = {FOLDS_ATTR: done}
             if "fold_f1" in result and done >= 1:  # a retried trial starts again at fold 1
-                scores = [*scores[: done - 1], float(result["fold_f1"])]
-                trial.set_user_attr(FOLD_F1_ATTR, scores)
-            trial.set_user_attr(FOLDS_ATTR, done)
-            trial.set_user_attr(METRICS_ATTR, {k: float(v) for k, v in result.items()
-                                               if k.startswith("cv_") and isinstance(v, int | float)})
+                attrs[FOLD_F1_ATTR] = [*scores[: done - 1], float(result["fold_f1"])]
+            attrs[METRICS_ATTR] = {k: float(v) for k, v in result.items()
+                                   if k.startswith("cv_") and isinstance(v, int | float)}
             if "time_total_s" in result:
-                trial.set_user_attr(SECONDS_ATTR, float(result["time_total_s"]))
-            nodes = list(trial.user_attrs.get(NODES_ATTR, []))
+                attrs[SECONDS_ATTR] = float(result["time_total_s"])
+            nodes = list(written.get(NODES_ATTR, []))
             if result.get("node_id") and result["node_id"] not in nodes:
-                trial.set_user_attr(NODES_ATTR, [*nodes, result["node_id"]])
+                attrs[NODES_ATTR] = [*nodes, result["node_id"]]
+            trial = self._ot_trials[trial_id]
+            for key, value in attrs.items():  # each write is a storage round trip: only what changed
+                if key not in written or written[key] != value:
+                    trial.set_user_attr(key, value)
+                    written[key] = value
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
             if trial_id in self._completed_trials:
