@@ -86,17 +86,16 @@ def main() -> None:
 
     payload = make_payload(prepared)
 
-    def run_configs() -> None:
-        for config in configs:
+    def run_all(to_run: list[dict]) -> None:
+        for config in to_run:
             for _ in cross_validate(payload, config):
                 pass
 
     # Ideal: one warm process, sequential (a first configuration warms it up untimed).
     console.print(f"[bold]ideal[/]: {args.trials} trials one after another, / {args.concurrency} ...")
-    for _ in cross_validate(payload, configs[0]):
-        pass
+    run_all(configs[:1])
     t0 = time.perf_counter()
-    run_configs()
+    run_all(configs)
     ideal_s = (time.perf_counter() - t0) / args.concurrency
 
     # Plain Optuna loop, one process, threads for concurrency.
