@@ -12,6 +12,11 @@ concurrency, side by side in one process run:
   with the thread count a trial gets, divided by the concurrency: what perfect
   parallel workers with no search machinery would take. Issue 12's target is
   fg-automl (Ray already up) within 1.1x of it at concurrency 2.
+- forked workers: the same configurations split over ``concurrency`` processes
+  forked from this warm one, each running its share one after another with
+  no search machinery at all (``--pin``: each on a core of its own): what
+  this machine itself allows in parallel, so the gap between it and the
+  ideal is the hardware's, not fg-automl's.
 
 The fg-automl rows also split its time: the trials' own work (the sum of their
 fold times, as the trials measured them, divided by the concurrency) and the
@@ -47,6 +52,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--model", default="resmlp")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pin", action="store_true", help="pin each forked worker to a core of its own")
     args = parser.parse_args()
 
     import optuna
@@ -97,6 +103,8 @@ def main() -> None:
     t0 = time.perf_counter()
     run_all(configs)
     ideal_s = (time.perf_counter() - t0) / args.concurrency
+
+    forked_s = _forked(run_all, configs, workers=args.concurrency, pin=args.pin)
 
     # Plain Optuna loop, one process, threads for concurrency.
     plain_study = optuna.create_study(direction="maximize")
@@ -154,6 +162,7 @@ def main() -> None:
         table.add_column(column, justify="right")
     rows = [
         (f"ideal (sequential / {args.concurrency})", ideal_s),
+        (f"forked workers, no search machinery{' (pinned)' if args.pin else ''}", forked_s),
         ("plain Optuna loop", plain_s),
         ("fg-automl search (incl. Ray start)", ray_total_s),
         ("fg-automl search (Ray already up)", search_s),
@@ -175,6 +184,30 @@ def main() -> None:
         "global RNG, so its results are not reproducible; each Ray trial runs in its own process)"
     )
     sys.exit(0)
+
+
+def _forked(run_all, configs: list[dict], *, workers: int, pin: bool) -> float:
+    """Seconds for ``workers`` processes forked from this warm one to run
+    ``configs`` (each every ``workers``-th one, in turn), side by side."""
+    import multiprocessing
+
+    def work(index: int, start) -> None:
+        if pin:
+            os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[index % len(os.sched_getaffinity(0))]})
+        start.wait()
+        run_all(configs[index::workers])
+
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    processes = [context.Process(target=work, args=(index, start)) for index in range(workers)]
+    for process in processes:
+        process.start()
+    time.sleep(1.0)  # every worker forked and waiting
+    t0 = time.perf_counter()
+    start.set()
+    for process in processes:
+        process.join()
+    return time.perf_counter() - t0
 
 
 if __name__ == "__main__":

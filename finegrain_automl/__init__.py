@@ -8,14 +8,15 @@ Heavy libraries (torch, Ray, Optuna) are imported only where they are used.
 from finegrain_automl.config import config_number, require_config
 from finegrain_automl.data import Dataset, DataSource, check_unique_columns, column_list, plain_value
 from finegrain_automl.errors import DataError, DataNote, FgAutomlError, PluginError, UsageError
-from finegrain_automl.hookspecs import hookimpl
+from finegrain_automl.hookspecs import API_VERSION, hookimpl
 from finegrain_automl.options import DataOption
 from finegrain_automl.space import Space, SpaceError, load_points, load_space
 from finegrain_automl.task import FitContext, FittedModel, ModelFamily, Task, saved_family
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
 
 __all__ = [
+    "API_VERSION",
     "DataError",
     "DataNote",
     "DataOption",

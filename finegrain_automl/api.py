@@ -230,7 +230,7 @@ def prepare_search(
     _validate_settings(settings)
     task = registry.task(task_name)
     families = dict(registry.families[task_name])
-    space = load_space(space_path) if space_path is not None else task.default_space()
+    space = load_space(space_path) if space_path is not None else registry.default_space(task_name)
     check_space(space, task=task, families=families)
     options = resolve_options(
         task.data_options, data.options or {}, task_name=task.name, command="search",

@@ -19,6 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from finegrain_automl.errors import FgAutomlError
+from finegrain_automl.hookspecs import API_VERSION
 
 app = typer.Typer(
     name="fg-automl",
@@ -492,19 +493,17 @@ def plugins(
     if task is not None:
         _describe_task(registry, task)
         return
-    table = Table(title="fg-automl plugins")
-    for column in ("plugin", "distribution", "version", "tasks", "status"):
+    table = Table(title=f"fg-automl plugins (this core: plugin API {API_VERSION})")
+    for column in ("plugin", "distribution", "version", "api", "provides", "status"):
         table.add_column(column, overflow="fold")
     for info in registry.plugins.values():
         status = "[red]" + "; ".join(info.errors) + "[/]" if info.errors else "[green]ok[/]"
-        table.add_row(
-            info.name,
-            info.distribution or "-",
-            info.version or "-",
-            ", ".join(info.tasks) or "-",
-            status,
-        )
+        provides = [*(f"task {name}" for name in info.tasks), *(f"family {name}" for name in info.families)]
+        table.add_row(info.name, info.distribution or "-", info.version or "-", info.api or "-",
+                      ", ".join(provides) or "-", status)
     out.print(table)
+    for info in registry.plugins.values():
+        out.print(f"{info.name} loaded from {info.location or '(not imported)'}", soft_wrap=True, highlight=False)
     if not registry.plugins:
         out.print("No plugins installed. Install one, e.g. `pip install -e plugins/fraud`.")
 
@@ -548,7 +547,7 @@ def space_show(
 
     registry = _registry()
     task_obj = registry.task(task)
-    loaded = load_space(space) if space is not None else task_obj.default_space()
+    loaded = load_space(space) if space is not None else registry.default_space(task)
     check_space(loaded, task=task_obj, families=registry.families[task])
     check_space_values(loaded, task=task_obj, families=registry.families[task])
     table = Table(title=f"Search space of {task} ({loaded.source})")

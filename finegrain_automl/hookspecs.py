@@ -5,6 +5,17 @@ Plugins are discovered through the ``finegrain_automl`` entry-point group (see
 marking each implementation with :data:`hookimpl`. Hooks only ever gain
 arguments, and an implementation may accept a subset of them, so a plugin
 written today keeps working.
+
+The plugin API (these hooks, the :class:`~finegrain_automl.Task` contract and
+the names ``finegrain_automl`` exports) is versioned ``MAJOR.MINOR``
+(:data:`API_VERSION`): a minor release only adds (a hook, an argument, a
+Task attribute with a default); a major release may remove or change. A
+plugin declares the version it was written for in its entry-point module::
+
+    fg_automl_api = "1.0"
+
+and loads on every core with the same major version and at least that minor
+one; any other plugin is reported by ``fg-automl plugins`` and not loaded.
 """
 
 from __future__ import annotations
@@ -18,9 +29,16 @@ import pluggy
 if TYPE_CHECKING:
     from finegrain_automl.task import ModelFamily, Task
 
-__all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
+__all__ = ["API_ATTRIBUTE", "API_VERSION", "PROJECT_NAME", "hookimpl", "hookspec"]
 
 PROJECT_NAME = "finegrain_automl"
+
+#: The plugin API this core provides (see the module's docstring): the major
+#: and minor parts of the ``finegrain-automl`` release.
+API_VERSION = "1.0"
+
+#: The attribute of a plugin's entry-point module that declares the API it was written for.
+API_ATTRIBUTE = "fg_automl_api"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)

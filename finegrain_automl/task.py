@@ -66,12 +66,21 @@ class ModelFamily:
             one-se``), the search refits the trial of the simplest family.
             ``None`` (undeclared) counts as more complex than every declared
             family; families of equal complexity are told apart by CV F1.
+        space: The family's hyperparameters as a search space fragment, in
+            the space format (``{"depth": {"int": [1, 4]}, "dropout": 0.1}``;
+            ``{}``: none to search). A family that has one and that a task's
+            default space does not list is added to that space's ``model``
+            choice (:meth:`finegrain_automl.plugins.Registry.default_space`):
+            a plugin that adds a family to another plugin's task sets it, so
+            the family is searched once the plugin is installed. ``None``
+            (the default): searched only where a space lists it.
     """
 
     name: str
     build: Callable[..., Any]
     description: str = ""
     complexity: int | None = None
+    space: Mapping[str, Any] | None = None
 
     @property
     def hyperparameters(self) -> frozenset[str]:

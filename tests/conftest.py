@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,3 +39,59 @@ def toy_run(tmp_path: Path):
         return run_dir
 
     return make
+
+
+class LayeredVenv:
+    """A virtual environment over this one: it sees every package installed
+    here (torch, Ray, the core, the built-in plugins) and adds its own, so a
+    plugin package can be pip-installed and tried as a user would, without
+    installing torch again."""
+
+    def __init__(self, path: Path) -> None:
+        import site
+        import subprocess
+        import sys
+        import sysconfig
+
+        self.path = path
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+        self.python = path / "bin" / "python"
+        purelib = subprocess.run([str(self.python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                                 check=True, capture_output=True, text=True).stdout.strip()
+        parent = [sysconfig.get_path("purelib"), *site.getsitepackages()]
+        # addsitedir, not a bare path: the parent's own .pth files (editable installs) must run too.
+        lines = "".join(f"import site; site.addsitedir({p!r})\n" for p in dict.fromkeys(parent))
+        (Path(purelib) / "_fg_parent_env.pth").write_text(lines)
+
+    def install(self, *packages: Path) -> None:
+        """``pip install -e`` each package into this environment (this one's pip
+        and setuptools; nothing downloaded: dependencies come from the parent)."""
+        import sys
+
+        args = [arg for package in packages for arg in ("-e", str(package))]
+        self.run(sys.executable, "-m", "pip", "--python", str(self.python), "install", "--quiet",
+                 "--disable-pip-version-check", "--no-build-isolation", "--no-deps", *args)
+
+    def run(self, *args: str, cwd: Path | None = None, timeout: float = 600) -> Any:
+        """Runs a command with this environment first on ``PATH``; returns the
+        completed process (stdout and stderr as text), checked."""
+        import subprocess
+
+        env = {**os.environ, "PATH": f"{self.path / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+               "VIRTUAL_ENV": str(self.path), "COLUMNS": "200"}
+        env.pop("PYTHONPATH", None)
+        done = subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout[-3000:]}\n"
+                                 f"{done.stderr[-3000:]}")
+        return done
+
+    def fg_automl(self, *args: str, **kwargs: Any) -> Any:
+        """``fg-automl ARGS`` in this environment."""
+        return self.run(str(self.python), "-m", "finegrain_automl", *args, **kwargs)
+
+
+@pytest.fixture
+def layered_venv(tmp_path: Path) -> LayeredVenv:
+    """A fresh :class:`LayeredVenv` in the test's temporary folder."""
+    return LayeredVenv(tmp_path / "venv")

@@ -1,8 +1,10 @@
-"""The hook contract: every hook documented, every argument described, and tested somewhere."""
+"""The hook contract: every hook documented (in its docstring and in the plugin
+author's guide, with the same arguments), and tested somewhere."""
 
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 
 import pluggy
@@ -33,3 +35,15 @@ def test_every_hook_is_exercised_by_a_test() -> None:
     sources = "".join(p.read_text() for p in tests.glob("test_*.py") if p.name != Path(__file__).name)
     for name, _ in _hooks():
         assert f"def {name}(" in sources, f"no test implements {name}"
+
+
+def test_the_plugin_guide_documents_every_hook_with_its_arguments() -> None:
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "plugin-guide.md").read_text()
+    rows = dict(re.findall(r"^\| `(fg_automl_\w+)\(([^)]*)\)` \|", guide, flags=re.MULTILINE))
+    for name, fn in _hooks():
+        assert name in rows, f"docs/plugin-guide.md has no row for {name} in its hook table"
+        documented = [arg.strip() for arg in rows[name].split(",") if arg.strip()]
+        assert documented == list(inspect.signature(fn).parameters), (
+            f"docs/plugin-guide.md lists {name}({rows[name]}), the hookspec takes "
+            f"{list(inspect.signature(fn).parameters)}")
+    assert set(rows) <= {name for name, _ in _hooks()}, "the guide documents a hook that does not exist"

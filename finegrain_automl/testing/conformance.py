@@ -80,7 +80,7 @@ class TaskConformance:
 
     def test_default_space_is_valid_for_the_task(self, registry: Registry, task: Task) -> None:
         families = registry.families[self.task_name]
-        space = task.default_space()
+        space = registry.default_space(self.task_name)  # with families other plugins added
         check_space(space, task=task, families=families)
         check_space_values(space, task=task, families=families)
         assert set(space.branches(MODEL_KEY)) <= set(families)
@@ -109,7 +109,7 @@ class TaskConformance:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         families = registry.families[self.task_name]
-        space = task.default_space()
+        space = registry.default_space(self.task_name)
         strategy = task.split_strategy(sample)
         if strategy.kind == "spread":  # every user on both sides, as the search splits them
             train_rows, valid_rows = make_splits(sample, n_folds=5, seed=0, strategy=strategy).folds[0]

@@ -49,6 +49,9 @@ from finegrain_automl.space import load_space
 
 __all__ = ["DETECTION_FAMILIES", "DetectionTask", "DetectorModel", "fg_automl_tasks"]
 
+#: The finegrain-automl plugin API this plugin was written for.
+fg_automl_api = "1.0"
+
 DETECTION_FAMILIES: dict[str, ModelFamily] = {
     "ssd": ModelFamily(
         name="ssd", build=build_ssd, complexity=0,

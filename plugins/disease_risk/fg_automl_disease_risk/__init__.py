@@ -21,6 +21,9 @@ from fg_automl_tabular import TabularBinaryTask, table_dataset
 
 __all__ = ["DiseaseRiskTask", "fg_automl_tasks"]
 
+#: The finegrain-automl plugin API this plugin was written for.
+fg_automl_api = "1.0"
+
 #: Target column of the built-in data and the first default for users' files.
 TARGET = "diagnosis"
 #: Target columns tried, in order, when a user's file is read without --target.

@@ -17,6 +17,9 @@ from fg_automl_tabular import TabularBinaryTask, table_dataset
 
 __all__ = ["FraudTask", "fg_automl_tasks"]
 
+#: The finegrain-automl plugin API this plugin was written for.
+fg_automl_api = "1.0"
+
 #: Target column of the built-in data and the default for users' files.
 TARGET = "is_fraud"
 #: Target column of the public credit-card fraud data set.

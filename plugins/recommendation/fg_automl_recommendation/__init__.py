@@ -61,6 +61,9 @@ from finegrain_automl.space import load_space
 
 __all__ = ["RECOMMENDATION_FAMILIES", "RecommendationTask", "RecommenderModel", "fg_automl_tasks"]
 
+#: The finegrain-automl plugin API this plugin was written for.
+fg_automl_api = "1.0"
+
 RECOMMENDATION_FAMILIES: dict[str, ModelFamily] = {
     "ease": ModelFamily(
         name="ease", build=build_ease, complexity=0,

@@ -53,6 +53,9 @@ __all__ = [
     "fg_automl_tasks",
 ]
 
+#: The finegrain-automl plugin API this plugin was written for.
+fg_automl_api = "1.0"
+
 
 class TextTask(Task):
     """Binary or multi-class classification of short texts; macro F1."""
