@@ -275,7 +275,7 @@ def _collect_tasks(
             infos[claimants[0]].tasks.append(name)
             continue
         del tasks[name]
-        conflicts[name] = [infos[claimant].label for claimant in claimants]
+        conflicts[name] = sorted(infos[claimant].label for claimant in claimants)
         for claimant in claimants:
             others = " and ".join(infos[other].label for other in claimants if other != claimant)
             infos[claimant].errors.append(str(PluginError(
