@@ -1,4 +1,4 @@
-"""The ``fg-automl`` command line: search, dashboard, predict, plugins, space."""
+"""The ``fg-automl`` command line: search, dashboard, predict, plugins, space, new-plugin."""
 
 from __future__ import annotations
 
@@ -533,6 +533,42 @@ def _describe_task(registry: Any, name: str) -> None:
     for family in sorted(registry.families[task.name].values(), key=lambda f: (f.complexity, f.name)):
         families.add_row(family.name, str(family.complexity), family.description)
     out.print(families)
+
+
+@app.command("new-plugin")
+@_user_errors
+def new_plugin(
+    name: Annotated[
+        str,
+        typer.Argument(metavar="NAME", help="Task name: a lowercase Python identifier (churn, churn_risk) that no "
+                       "installed plugin uses; the package is fg-automl-NAME, its module fg_automl_NAME."),
+    ],
+    directory: Annotated[
+        Path,
+        typer.Option("--dir", help="Existing folder that receives fg-automl-NAME; default: the current one."),
+    ] = Path("."),
+) -> None:
+    """Write a task plugin package, fg-automl-NAME, that installs, tests and searches as written.
+
+    Its task classifies rows of numbers (a 0/1 target, ranked by F1 of class
+    1) with two model families (linear, mlp); it comes with a default space,
+    seeded built-in data, a README and tests that run the conformance suite.
+    An existing folder is never overwritten.
+    """
+    import shlex
+
+    from finegrain_automl import scaffold
+
+    names = scaffold.plugin_names(name)
+    with err.status("Checking the names installed plugins use..."):
+        scaffold.check_unclaimed(names, claimed=scaffold.claimed_names(_registry()))
+    written = scaffold.write_plugin(names, directory=directory)
+    lines = [f"Wrote {names.distribution} (task {names.name!r}, module {names.module}) in {written.path}:",
+             *(f"  {path}" for path in written.files), "Next:", f"  cd {shlex.quote(str(written.path))}",
+             "  pip install -e '.[test]'", f"  fg-automl plugins --task {names.name}", "  pytest",
+             f"  fg-automl search --task {names.name}"]
+    for line in lines:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @space_app.command("show")
