@@ -498,7 +498,9 @@ def plugins(
         table.add_column(column, overflow="fold")
     for info in registry.plugins.values():
         status = "[red]" + "; ".join(info.errors) + "[/]" if info.errors else "[green]ok[/]"
-        provides = [*(f"task {name}" for name in info.tasks), *(f"family {name}" for name in info.families)]
+        observes = [hook.removeprefix("fg_automl_") for hook in info.hooks if hook in _OBSERVER_HOOKS]
+        provides = [*(f"task {name}" for name in info.tasks), *(f"family {name}" for name in info.families),
+                    *([f"observes {', '.join(observes)}"] if observes else [])]
         table.add_row(info.name, info.distribution or "-", info.version or "-", info.api or "-",
                       ", ".join(provides) or "-", status)
     out.print(table)
@@ -506,6 +508,10 @@ def plugins(
         out.print(f"{info.name} loaded from {info.location or '(not imported)'}", soft_wrap=True, highlight=False)
     if not registry.plugins:
         out.print("No plugins installed. Install one, e.g. `pip install -e plugins/fraud`.")
+
+
+#: The hooks that observe a search (shown as what an observer plugin provides).
+_OBSERVER_HOOKS = ("fg_automl_search_start", "fg_automl_trial_result", "fg_automl_search_end")
 
 
 def _describe_task(registry: Any, name: str) -> None:

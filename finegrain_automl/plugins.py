@@ -65,6 +65,8 @@ class PluginInfo:
     api: str | None = None
     tasks: list[str] = field(default_factory=list)
     families: list[str] = field(default_factory=list)
+    #: The hooks it implements (``fg_automl_search_end``...), once registered.
+    hooks: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -178,6 +180,8 @@ def make_registry(
                 f"{exc}; check the hook's spelling in finegrain_automl/hookspecs.py"
             )
             manager.unregister(exc.plugin)
+    for name, plugin in manager.list_name_plugin():
+        infos[name].hooks = sorted(caller.name for caller in manager.get_hookcallers(plugin) or ())
     tasks, conflicts = _collect_tasks(manager, infos)
     families = {name: _collect_families(manager, infos, task) for name, task in tasks.items()}
     registry = Registry(manager=manager, plugins=infos, tasks=tasks, families=families, conflicts=conflicts)

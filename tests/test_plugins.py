@@ -355,7 +355,20 @@ def test_plugins_command_shows_api_location_and_why_a_plugin_was_skipped(entry_p
 
     from finegrain_automl.cli import app
 
-    entry_points(good=GOOD, future=GOOD.replace('"1.0"', '"1.4"'))
+    watcher = """
+        from finegrain_automl import hookimpl
+
+        fg_automl_api = "1.0"
+
+        @hookimpl
+        def fg_automl_search_end(summary):
+            pass
+
+        @hookimpl
+        def fg_automl_search_start(settings):
+            pass
+        """
+    entry_points(good=GOOD, future=GOOD.replace('"1.0"', '"1.4"'), watcher=watcher)
     result = CliRunner().invoke(app, ["plugins"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
@@ -363,3 +376,4 @@ def test_plugins_command_shows_api_location_and_why_a_plugin_was_skipped(entry_p
     assert "│ good │ fg-automl-good │ 0.1 │ 1.0 │ task toy │ ok │" in text
     assert "not loaded: written for plugin API 1.4, newer than this finegrain-automl's 1.0" in text
     assert f"good loaded from {tmp_path}" in text
+    assert "│ watcher │ fg-automl-watcher │ 0.1 │ 1.0 │ observes search_end, search_start │ ok │" in text

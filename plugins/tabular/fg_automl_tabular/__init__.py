@@ -53,7 +53,9 @@ if TYPE_CHECKING:
         fit_binary_classifier,
         load_binary_classifier,
     )
+    from fg_automl_tabular._embeddings import make_numeric_embedding
     from fg_automl_tabular._metrics import best_f1_threshold, binary_metrics
+    from fg_automl_tabular._networks import CategoricalEmbedding, NumericEmbeddingOptions
     from fg_automl_tabular._preprocess import TabularPreprocessor
     from fg_automl_tabular._task import TabularBinaryTask
 
@@ -70,6 +72,8 @@ __all__ = [
     "TABULAR_FAMILIES",
     "TABULAR_HYPERPARAMETERS",
     "BinaryTrainingConfig",
+    "CategoricalEmbedding",
+    "NumericEmbeddingOptions",
     "TabularBinaryModel",
     "TabularBinaryTask",
     "TabularPreprocessor",
@@ -85,6 +89,7 @@ __all__ = [
     "build_tabm",
     "fit_binary_classifier",
     "load_binary_classifier",
+    "make_numeric_embedding",
     "read_table",
     "table_dataset",
 ]
@@ -100,6 +105,10 @@ _LAZY = {
     "binary_metrics": "_metrics",
     "TabularPreprocessor": "_preprocess",
     "TabularBinaryTask": "_task",
+    # Building blocks for families other plugins add to tabular tasks.
+    "CategoricalEmbedding": "_networks",
+    "NumericEmbeddingOptions": "_networks",
+    "make_numeric_embedding": "_embeddings",
 }
 
 
