@@ -102,6 +102,8 @@ class PreparedSearch:
     starting_points: tuple[dict[str, Any], ...] = ()
     #: What the reader changed in the data and said so (:class:`~finegrain_automl.errors.DataNote`).
     notes: tuple[str, ...] = ()
+    #: The data are the user's file (not the task's built-in set): the report shows no picture of them.
+    private_data: bool = True
 
 
 def _validate_settings(settings: SearchSettings) -> None:
@@ -290,6 +292,7 @@ def prepare_search(
         split=strategy.describe(dataset.info.get("group_column", "group")),
         starting_points=tuple(starting_points(space, task=task, limit=settings.trials)),
         notes=tuple(notes),
+        private_data=data.path is not None,
     )
 
 
@@ -342,10 +345,26 @@ def prepare_resumed_search(
     settings = dataclasses.replace(
         SearchSettings(**recorded), **{k: v for k, v in (changes or {}).items() if k in RESUME_CHANGEABLE}
     )
+    return prepare_recorded_search(registry, run_dir=run_dir, record=record, settings=settings, command="--resume")
+
+
+def prepare_recorded_search(
+    registry: Registry, *, run_dir: Path, record: RunRecord, settings: SearchSettings, command: str
+) -> PreparedSearch:
+    """The search of ``run_dir`` prepared again from what its record says:
+    the same task, data (the built-in set by its seed, or the recorded file),
+    space and splits (checked against ``splits.json``).
+
+    Raises:
+        UsageError: The data file is gone, or the data no longer split as
+            recorded; the message starts with ``command`` (``--resume``).
+    """
+    import json
+
     source = record.data.source
     path = Path(source) if Path(source).is_absolute() else None
     if path is not None and not path.is_file():
-        raise UsageError(f"--resume {run_dir}: its data file {path} is gone. Put it back to resume the search.")
+        raise UsageError(f"{command} {run_dir}: its data file {path} is gone. Put it back and try again.")
     prepared = prepare_search(
         registry, task_name=record.task, settings=settings,
         data=DataOptions(path=path, target=record.data.facts.get("target") if path else None,
@@ -354,7 +373,7 @@ def prepare_resumed_search(
     )
     recorded_splits = json.loads((run_dir / results.SPLITS_FILE).read_text())
     if results.splits_json(prepared.splits) != recorded_splits:
-        raise UsageError(f"--resume {run_dir}: the data ({source}) no longer splits into the run's test rows and "
+        raise UsageError(f"{command} {run_dir}: the data ({source}) no longer splits into the run's test rows and "
                          "folds, so it changed since the search began. Restore it, or start a new search.")
     return prepared
 
@@ -615,21 +634,23 @@ def _refit(
         progress.phase = f"refitting the ensemble's {n} member{'s' * (n > 1)} on all development rows"
         refit, ensemble = results.refit_ensemble(
             payload, selection, rows, development=splits.development, test=splits.test,
-            remote=ray.remote(**resources)(results.refit_member),
+            remote=ray.remote(**resources)(results.refit_member), private=prepared.private_data,
         )
         run.record.ensemble = EnsembleRecord(**ensemble)
         return refit
     progress.phase = "refitting the winner on all development rows"
     return ray.get(
         ray.remote(**resources)(results.refit).remote(
-            payload, winner["config"], development=splits.development, test=splits.test
+            payload, winner["config"], development=splits.development, test=splits.test,
+            private=prepared.private_data,
         )
     )
 
 
 def _save(run: results.RunDirectory, refit: results.RefitResult, *, started: float) -> None:
-    """Step 5: the final model, the record of its test scores, the report."""
+    """Step 5: the final model, the record of its test scores, the task's figures, the report."""
     run.save_model(refit.state)
+    run.write_figures(refit.figures)
     metrics = refit.test_metrics
     kind = "ensemble" if run.record.ensemble is not None else "single"
     run.record.final = FinalModel(kind=kind, test_f1=metrics["f1"], test_metrics=metrics,

@@ -1,4 +1,4 @@
-"""The ``fg-automl`` command line: search, dashboard, predict, plugins, space, new-plugin."""
+"""The ``fg-automl`` command line: search, dashboard, report, export, predict, plugins, space, new-plugin."""
 
 from __future__ import annotations
 
@@ -427,6 +427,78 @@ def dashboard(
         serve(run_dir, host=host, port=port, on_ready=ready)
     except KeyboardInterrupt:  # how it is stopped, not an interrupted search (exit 130)
         err.print("Stopped.")
+
+
+@app.command()
+@_user_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory of a search (fg-runs/<task>-<time>).")],
+) -> None:
+    """Draw a run's report.html again: settings, leaderboard, the search's plots, the winner's test figures.
+
+    Works for a finished, interrupted or resumed run; reads only the run directory (no data, no Ray), and opens
+    from the file system without a network.
+    """
+    from finegrain_automl.report import write_html_report
+    from finegrain_automl.results import RUN_FILE
+
+    if not (run_dir / RUN_FILE).is_file():
+        from finegrain_automl.errors import UsageError
+
+        raise UsageError(f"{run_dir} is not a run directory (no {RUN_FILE}). Pass a folder under fg-runs/.")
+    with err.status("Drawing the report..."):
+        path = write_html_report(run_dir)
+    out.print(f"Wrote {path}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@_user_errors
+def export(
+    run: Annotated[Path, typer.Option("--run", help="Run directory of a finished search.")],
+    format: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",  # noqa: A002
+    quantize: Annotated[
+        str | None, typer.Option(help="Also write weights quantised to int8 (onnxruntime's dynamic quantisation).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="Folder to write; default: RUN/onnx.")] = None,
+    check: Annotated[
+        bool, typer.Option(help="Compare the export with the torch model on the run's test rows (needs its data).")
+    ] = True,
+) -> None:
+    """Export a run's final model (the winner or the ensemble) to ONNX, with a loader that needs only
+    onnxruntime, numpy and pandas.
+
+    Writes the networks (member-N.onnx, and member-N.int8.onnx with --quantize int8), pipeline.json (classes,
+    decision rule, preprocessing statistics, ensemble weights), the task's preprocessing module and
+    fg_automl_onnx.py (`OnnxModel(folder).predict(frame)`).
+    """
+    from finegrain_automl.errors import UsageError
+    from finegrain_automl.export import check_onnx, export_onnx
+
+    if format != "onnx":
+        raise UsageError(f"--format must be onnx, got {format!r}.")
+    registry = _registry()
+    with err.status("Exporting...") as status:
+        result = export_onnx(run, output=output, quantize=quantize, registry=registry,
+                             progress=lambda message: status.update(message))
+    out.print(f"Wrote {result.directory}: " + ", ".join(p.name for p in result.files), highlight=False,
+              soft_wrap=True)
+    sizes = f"model.pt {result.model_pt_bytes / 1e6:.2f} MB, ONNX {result.onnx_bytes / 1e6:.2f} MB"
+    if result.int8_bytes is not None:
+        sizes += (f", int8 {result.int8_bytes / 1e6:.2f} MB "
+                  f"({result.model_pt_bytes / max(result.int8_bytes, 1):.1f}x smaller than model.pt)")
+    out.print(f"Sizes: {sizes}", highlight=False)
+    if check:
+        with err.status("Checking the export against the torch model on the test rows..."):
+            found = check_onnx(run, result.directory, registry=registry)
+        line = (f"Checked on {found.rows} test rows: ONNX max |probability difference| {found.onnx_max_diff:.1e}, "
+                f"{found.onnx_label_mismatches} labels differ; test F1 torch {found.torch_f1:.4f}, "
+                f"ONNX {found.onnx_f1:.4f}")
+        if found.int8_max_diff is not None:
+            line += (f"; int8 max difference {found.int8_max_diff:.1e}, {found.int8_label_mismatches} labels "
+                     f"differ, F1 {found.int8_f1:.4f}")
+        out.print(line, highlight=False, soft_wrap=True)
+    out.print(f"Use it: from fg_automl_onnx import OnnxModel; OnnxModel({str(result.directory)!r}).predict(frame) "
+              f"(run from {result.directory}, or put it on sys.path)", highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command(context_settings=_TASK_OPTIONS)

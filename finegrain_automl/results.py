@@ -19,11 +19,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import logging
 import math
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,8 @@ __all__ = [
     "write_leaderboard",
     "write_report",
 ]
+
+log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 MODEL_FILE = "model.pt"
@@ -113,11 +116,18 @@ class RunDirectory:
         write_json(self.path / RUN_FILE, self.record.to_dict())
 
     def finish(self, *, started: float) -> None:
-        """Stamps the elapsed time; writes ``run.json`` and ``report.md``."""
+        """Stamps the elapsed time; writes ``run.json``, ``report.md`` and ``report.html``."""
         self.record.elapsed_s = time.monotonic() - started
         self.write_record()
         summary = self.record.to_dict()
         write_report(self.path, summary, summary.get("leaderboard", []))
+        draw_report(self.path)
+
+    def write_figures(self, figures: Sequence[Any]) -> None:
+        """``figures.json``: the task's pictures of the final model on the test rows."""
+        from finegrain_automl.report import write_figures
+
+        write_figures(self.path, figures)
 
     def save_model(self, state: Mapping[str, Any]) -> Path:
         """``model.pt``: the final model, checked to load with ``weights_only=True``."""
@@ -157,6 +167,24 @@ def write_json(path: Path, data: Any) -> None:
     """Writes ``data`` as indented JSON (NaN becomes null), atomically."""
     with _atomic(path) as tmp:
         tmp.write_text(json.dumps(jsonable(data), indent=2) + "\n")
+
+
+def draw_report(run_dir: Path) -> Path | None:
+    """Writes ``report.html``; a failure to draw is a warning, never a lost run."""
+    from finegrain_automl.report import write_html_report
+
+    try:
+        return write_html_report(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the run's results are written; the picture of them is extra
+        log.warning("report.html could not be drawn (%s: %s); `fg-automl report %s` tries again",
+                    type(exc).__name__, exc, run_dir)
+        return None
+
+
+def write_text(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` atomically."""
+    with _atomic(path) as tmp:
+        tmp.write_text(text)
 
 
 @contextlib.contextmanager
@@ -297,6 +325,8 @@ class RefitResult:
     state: dict[str, Any]
     test_metrics: dict[str, float]
     seconds: float
+    #: The task's pictures of the model on the test rows (:meth:`Task.report_figures`).
+    figures: list[Any] = field(default_factory=list)
 
 
 def refit(
@@ -305,16 +335,32 @@ def refit(
     *,
     development: np.ndarray,
     test: np.ndarray,
+    private: bool = True,
 ) -> RefitResult:
-    """Fits ``config`` on every development row, then scores the test rows once."""
+    """Fits ``config`` on every development row, then scores the test rows
+    once and draws the task's figures of them (``private``: the user's data)."""
     started = time.perf_counter()
     model = payload.fit(config, development, fold=0, final=True)
-    metrics = payload.task.evaluate(model, payload.data.take(test))
+    test_rows = payload.data.take(test)
+    metrics = payload.task.evaluate(model, test_rows)
+    seconds = time.perf_counter() - started
     return RefitResult(
         state=model.to_state(),
         test_metrics={k: float(v) for k, v in metrics.items()},
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
+        figures=task_figures(payload.task, model, test_rows, private=private),
     )
+
+
+def task_figures(task: Task, model: FittedModel, data: Any, *, private: bool) -> list[Any]:
+    """The task's report figures of ``model`` on ``data``; none, with a
+    warning, if the task raises (the run is never lost for a picture)."""
+    try:
+        return list(task.report_figures(model, data, private=private))
+    except Exception as exc:  # noqa: BLE001 - a plugin's figure code must not cost the run
+        log.warning("task %r: report_figures raised %s: %s; the report goes without its figures",
+                    task.name, type(exc).__name__, exc)
+        return []
 
 
 def refit_member(
@@ -337,6 +383,7 @@ def refit_ensemble(
     development: np.ndarray,
     test: np.ndarray,
     remote: Any,
+    private: bool = True,
 ) -> tuple[RefitResult, dict[str, Any]]:
     """Refits the members of ``selection`` (an
     :class:`~finegrain_automl.ensemble.EnsembleSelection`) in parallel with
@@ -383,7 +430,8 @@ def refit_ensemble(
         "test_metrics": metrics,
     }
     seconds = time.perf_counter() - started
-    return RefitResult(state=model.to_state(), test_metrics=metrics, seconds=seconds), summary
+    figures = task_figures(task, model, test_rows, private=private)
+    return RefitResult(state=model.to_state(), test_metrics=metrics, seconds=seconds, figures=figures), summary
 
 
 def save_model(run_dir: Path, *, task_name: str, state: Mapping[str, Any]) -> Path:

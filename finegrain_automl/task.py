@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
     from finegrain_automl.cv import SplitStrategy
     from finegrain_automl.data import Dataset, DataSource
+    from finegrain_automl.export import OnnxNetwork
+    from finegrain_automl.figures import Figure
     from finegrain_automl.options import DataOption
     from finegrain_automl.space import Space
 
@@ -340,6 +342,41 @@ class Task(abc.ABC):
         output for ``data``'s rows; ``options`` the resolved data options.
         Returns one line per thing written, which the CLI prints. Default: nothing."""
         return []
+
+    def report_figures(self, model: FittedModel, data: Dataset, *, private: bool) -> Sequence[Figure]:
+        """Called once after the winner (or the ensemble) is refit, in the
+        process that refit it, with the refit model and the test rows it was
+        scored on.
+
+        Returns pictures of how good the model is on those rows for the run's
+        ``report.html``, as :mod:`finegrain_automl.figures` records (a
+        precision-recall curve, a confusion matrix, per-class F1): the core
+        keeps them in ``figures.json`` and draws them. Aggregates only, never
+        a raw row of the data; an :class:`~finegrain_automl.figures.Image` of
+        the data only when ``private`` is False (the task's built-in data set;
+        True: the user's file). Default: none. An exception is reported as a
+        warning and the report goes without the figures.
+        """
+        return []
+
+    def onnx_network(self, model: FittedModel) -> OnnxNetwork:
+        """Called by ``fg-automl export --format onnx`` for each network of a
+        run's final model (the model, or each member of an ensemble).
+
+        Returns the network as the export needs it
+        (:class:`~finegrain_automl.export.OnnxNetwork`): the torch module,
+        example inputs, its output's activation, the model's decision rule,
+        the classes, and the task's own preprocessing as a module that needs
+        only numpy and pandas, with the statistics it reads. The core exports,
+        quantises, checks and documents it.
+
+        Raises:
+            ExportNotSupported: This task or model cannot be exported; the
+                message says why. The default: no export.
+        """
+        from finegrain_automl.export import ExportNotSupported
+
+        raise ExportNotSupported(f"task {self.name!r} does not export to ONNX (it defines no onnx_network).")
 
     def evaluate(self, model: FittedModel, data: Dataset) -> dict[str, float]:
         """Predicts ``data`` with ``model`` and scores it: every fold and the

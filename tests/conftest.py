@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -39,6 +40,26 @@ def toy_run(tmp_path: Path):
         return run_dir
 
     return make
+
+
+@pytest.fixture(scope="session")
+def finished_toy_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small finished toy search (8 trials, 3 folds), run once per session in
+    a process of its own; tests copy it before changing anything in it."""
+    import subprocess
+    import sys
+
+    from finegrain_automl.testing import TOY_CLI
+
+    output = tmp_path_factory.mktemp("toy-runs")
+    done = subprocess.run(
+        [sys.executable, "-c", TOY_CLI, "search", "--task", "toy", "--trials", "8", "--folds", "3",
+         "--time-budget", "120", "--no-dashboard", "--output", str(output)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = output.iterdir()
+    return run_dir
 
 
 class LayeredVenv:
@@ -96,3 +117,24 @@ class LayeredVenv:
 def layered_venv(tmp_path: Path) -> LayeredVenv:
     """A fresh :class:`LayeredVenv` in the test's temporary folder."""
     return LayeredVenv(tmp_path / "venv")
+
+
+@pytest.fixture
+def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Headless Chromium driven by Selenium through Debian's chromedriver
+    (``.ci/run`` installs both); Selenium Manager downloads nothing."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    monkeypatch.setenv("SE_AVOID_STATS", "true")  # Selenium Manager: no statistics, no downloads
+    monkeypatch.setenv("SE_OFFLINE", "true")
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1500,1000", "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -153,25 +153,6 @@ def search(tmp_path: Path) -> Iterator[dict[str, Any]]:
         log.close()
 
 
-@pytest.fixture
-def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    monkeypatch.setenv("SE_AVOID_STATS", "true")  # Selenium Manager: no statistics, no downloads
-    monkeypatch.setenv("SE_OFFLINE", "true")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1500,1000", "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 def _page_text(driver: Any) -> str:
     from selenium.webdriver.common.by import By
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import finegrain_automl
 
 #: Core modules whose tests live under another name.
-_TESTED_AS = {"testing": "test_conformance", "search": "test_search"}
+_TESTED_AS = {"testing": "test_conformance", "search": "test_search", "figures": "test_report"}
 
 
 def test_every_core_module_has_a_test_module() -> None:

@@ -9,6 +9,7 @@ saving. The core's tests use it to exercise the search without real data.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -143,11 +144,35 @@ class ToyTask(Task):
 
         return {"f1": float(f1_score(data.target, predictions["prediction"], zero_division=0))}
 
+    def onnx_network(self, model: FittedModel) -> Any:
+        """The network (its logit squeezed to ``[n]``) on the columns it was trained on."""
+        from importlib.resources import files
+
+        from finegrain_automl.export import OnnxNetwork
+
+        example = np.zeros((2, len(model.columns)), dtype=np.float32)
+        return OnnxNetwork(
+            module=_Squeezed(model.network), inputs={"x": example}, activation="sigmoid",
+            decision={"threshold": 0.5}, classes=[0, 1], spec={"columns": list(model.columns)},
+            preprocess=Path(str(files("finegrain_automl.testing") / "_toy_onnx.py")),
+        )
+
     def load_model(self, state: Mapping[str, Any], *, families: Mapping[str, ModelFamily]) -> FittedModel:
         columns = list(state["columns"])
         network = families[state["family"]].build(len(columns), **state["params"])
         network.load_state_dict(state["weights"])
         return _ToyModel(family=state["family"], params=dict(state["params"]), network=network.eval(), columns=columns)
+
+
+class _Squeezed(torch.nn.Module):
+    """A network's ``[n, 1]`` logits as ``[n]``."""
+
+    def __init__(self, network: torch.nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x).squeeze(1)
 
 
 class _ToyModule(pl.LightningModule):

@@ -31,7 +31,7 @@ from fg_automl_recommendation._data import (
     load_builtin,
     read_interactions,
 )
-from fg_automl_recommendation._metrics import METRIC_NAMES, frame_metrics
+from fg_automl_recommendation._metrics import METRIC_NAMES, frame_metrics, frame_user_scores
 from fg_automl_recommendation._networks import (
     build_ease,
     build_mf,
@@ -46,6 +46,7 @@ from fg_automl_recommendation._recommender import (
     load_recommender,
     training_options,
 )
+from fg_automl_recommendation._report import hit_rate_by_activity
 from finegrain_automl import (
     Dataset,
     DataSource,
@@ -57,6 +58,7 @@ from finegrain_automl import (
     hookimpl,
     saved_family,
 )
+from finegrain_automl.figures import Figure
 from finegrain_automl.space import load_space
 
 __all__ = ["RECOMMENDATION_FAMILIES", "RecommendationTask", "RecommenderModel", "fg_automl_tasks"]
@@ -156,13 +158,22 @@ class RecommendationTask(Task):
     def evaluate(self, model: FittedModel, data: Dataset) -> dict[str, float]:
         """Ranks the whole catalogue for every user of ``data`` (training items
         excluded, ``data``'s own items not: they are the held-out answers)."""
-        assert isinstance(model, RecommenderModel)
-        return self.metrics(data, model.recommend(data.features[USER].to_numpy(object)))
+        return self.metrics(data, _recommend(model, data))
 
     def metrics(self, data: Dataset, predictions: pd.DataFrame) -> dict[str, float]:
-        k = int(data.info.get("k", DEFAULT_K))
-        scores = frame_metrics(data.features[[USER, ITEM]], predictions, k=k)
+        scores = frame_metrics(data.features[[USER, ITEM]], predictions, k=_k(data))
         return {name: scores[name] for name in METRIC_NAMES}
+
+    def report_figures(self, model: FittedModel, data: Dataset, *, private: bool) -> Sequence[Figure]:
+        """Hit rate@K and mean F1@K of the test users by their number of training
+        interactions, from the lists :meth:`evaluate` scores. Aggregates only,
+        so ``private`` changes nothing; none without a test row."""
+        if data.features.empty:
+            return []
+        k, recommender = _k(data), _recommender(model)
+        scores = frame_user_scores(data.features[[USER, ITEM]], _recommend(recommender, data), k=k)
+        figure = hit_rate_by_activity(scores, recommender.training_interactions(scores.index), k=k)
+        return [] if figure is None else [figure]
 
     def prediction_table(self, predictions: pd.DataFrame) -> pd.DataFrame:
         """One row per user and rank: ``user``, ``rank``, ``item``, ``score``, ``source``."""
@@ -170,6 +181,22 @@ class RecommendationTask(Task):
 
     def load_model(self, state: Mapping[str, Any], *, families: Mapping[str, ModelFamily]) -> FittedModel:
         return load_recommender(state, saved_family(state, families=families, expected_format=FORMAT))
+
+
+def _k(data: Dataset) -> int:
+    """The list length K the data were read with."""
+    return int(data.info.get("k", DEFAULT_K))
+
+
+def _recommender(model: FittedModel) -> RecommenderModel:
+    """``model``, which this task's fits and loads always make a :class:`RecommenderModel`."""
+    assert isinstance(model, RecommenderModel)
+    return model
+
+
+def _recommend(model: FittedModel, data: Dataset) -> pd.DataFrame:
+    """Full-catalogue top-K lists of every user of ``data``, training items excluded."""
+    return _recommender(model).recommend(data.features[USER].to_numpy(object))
 
 
 @hookimpl

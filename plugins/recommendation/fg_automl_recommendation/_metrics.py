@@ -26,7 +26,17 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-__all__ = ["BLOCK_BYTES", "METRIC_NAMES", "block_rows", "frame_metrics", "ranking_metrics", "top_k"]
+__all__ = [
+    "BLOCK_BYTES",
+    "METRIC_NAMES",
+    "block_rows",
+    "frame_metrics",
+    "frame_user_scores",
+    "mean_scores",
+    "ranking_metrics",
+    "top_k",
+    "user_scores",
+]
 
 #: Scores of one block of users take at most about this many bytes.
 BLOCK_BYTES = 64 * 2**20
@@ -81,8 +91,10 @@ def top_k(
     return items, scores
 
 
-def ranking_metrics(recommended: np.ndarray, relevant: sp.csr_matrix, n_relevant: np.ndarray, *, k: int) -> dict:
-    """Mean F1@K, P@K, R@K and NDCG@K over users with a held-out item.
+def user_scores(
+    recommended: np.ndarray, relevant: sp.csr_matrix, n_relevant: np.ndarray, *, k: int
+) -> pd.DataFrame:
+    """F1@K, P@K, R@K, NDCG@K and the number of hits of each user's list.
 
     Args:
         recommended: ``[n, k]`` item indices per user, ``-1`` for an empty place.
@@ -90,37 +102,55 @@ def ranking_metrics(recommended: np.ndarray, relevant: sp.csr_matrix, n_relevant
         n_relevant: ``[n]``, how many items each user has held out, known to
             the model or not (an item the model never saw is a miss).
         k: The list length K.
+
+    Returns:
+        One row per user of ``recommended``, in its order: ``hits`` (held-out
+        items in the list) and the columns :data:`METRIC_NAMES`, NaN for a
+        user without a held-out item (not scored).
     """
     recommended = np.asarray(recommended, dtype=np.int64)[:, :k]
     n = len(recommended)
     rows = np.repeat(np.arange(n), recommended.shape[1])
     cols = np.clip(recommended.ravel(), 0, None)
-    hits = np.asarray(relevant[rows, cols]).reshape(n, -1) > 0
+    hits = np.asarray(relevant[rows, cols]).reshape(n, recommended.shape[1]) > 0
     hits &= recommended >= 0
     n_relevant = np.asarray(n_relevant, dtype=np.float64)
     scored = n_relevant > 0
-    if not scored.any():
-        return {name: 0.0 for name in METRIC_NAMES}
-    hits, n_relevant = hits[scored], n_relevant[scored]
     n_hits = hits.sum(axis=1)
-    precision = n_hits / k
-    recall = n_hits / n_relevant
+    precision = np.where(scored, n_hits / k, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(n_hits > 0, 2 * precision * recall / (precision + recall), 0.0)
+        recall = n_hits / np.where(scored, n_relevant, np.nan)
+        f1 = 2 * precision * recall / (precision + recall)
+    f1 = np.where(n_hits > 0, f1, np.where(scored, 0.0, np.nan))
     discount = 1.0 / np.log2(np.arange(2, k + 2))
     dcg = (hits * discount[: hits.shape[1]]).sum(axis=1)
-    ideal = np.cumsum(discount)[np.minimum(n_relevant, k).astype(np.int64) - 1]
-    ndcg = dcg / ideal
-    return {
-        "f1": float(f1.mean()),
-        "p@k": float(precision.mean()),
-        "r@k": float(recall.mean()),
-        "ndcg@k": float(ndcg.mean()),
-    }
+    ideal_hits = np.minimum(n_relevant, k).astype(np.int64)
+    ideal = np.where(scored, np.cumsum(discount)[np.maximum(ideal_hits, 1) - 1], np.nan)
+    return pd.DataFrame({"hits": n_hits, "f1": f1, "p@k": precision, "r@k": recall, "ndcg@k": dcg / ideal})
+
+
+def ranking_metrics(recommended: np.ndarray, relevant: sp.csr_matrix, n_relevant: np.ndarray, *, k: int) -> dict:
+    """Mean F1@K, P@K, R@K and NDCG@K over users with a held-out item
+    (:func:`user_scores`, averaged; all 0 when no user has one)."""
+    return mean_scores(user_scores(recommended, relevant, n_relevant, k=k))
+
+
+def mean_scores(scores: pd.DataFrame) -> dict:
+    """The means of :func:`user_scores` over the users it scored (all 0 without one)."""
+    scored = scores[scores["f1"].notna()]
+    if scored.empty:
+        return {name: 0.0 for name in METRIC_NAMES}
+    return {name: float(np.mean(scored[name].to_numpy(np.float64))) for name in METRIC_NAMES}
 
 
 def frame_metrics(held_out: pd.DataFrame, recommendations: pd.DataFrame, *, k: int) -> dict:
-    """:func:`ranking_metrics` of top-K lists given as rows.
+    """:func:`ranking_metrics` of top-K lists given as rows (arguments as
+    :func:`frame_user_scores`)."""
+    return mean_scores(frame_user_scores(held_out, recommendations, k=k))
+
+
+def frame_user_scores(held_out: pd.DataFrame, recommendations: pd.DataFrame, *, k: int) -> pd.DataFrame:
+    """:func:`user_scores` of top-K lists given as rows, indexed by user id.
 
     Args:
         held_out: The held-out interactions, columns ``user`` and ``item``.
@@ -128,6 +158,10 @@ def frame_metrics(held_out: pd.DataFrame, recommendations: pd.DataFrame, *, k: i
             :meth:`RecommenderModel.recommend` returns them; a user of
             ``held_out`` without rows here was recommended nothing.
         k: The list length K.
+
+    Returns:
+        One row per user of ``held_out`` (each has a held-out item, so every
+        row is scored), in order of first appearance.
     """
     from fg_automl_recommendation._data import ITEM, USER
 
@@ -142,4 +176,4 @@ def frame_metrics(held_out: pd.DataFrame, recommendations: pd.DataFrame, *, k: i
     recommended = np.full((len(users), k), -1, dtype=np.int64)
     shown = recommendations[recommendations[USER].isin(users) & recommendations["rank"].between(1, k)]
     recommended[users.get_indexer(shown[USER]), shown["rank"].to_numpy(np.int64) - 1] = items.get_indexer(shown[ITEM])
-    return ranking_metrics(recommended, relevant, n_relevant, k=k)
+    return user_scores(recommended, relevant, n_relevant, k=k).set_axis(users, axis=0)

@@ -81,6 +81,12 @@ class RecommenderModel(FittedModel):
             history = torch.from_numpy(self.history[users].toarray())
         return self.network.score(torch.from_numpy(np.asarray(users, dtype=np.int64)), history)
 
+    def training_interactions(self, user_ids: Sequence[str]) -> np.ndarray:
+        """How many training items each of ``user_ids`` has (0 for a user the model does not know)."""
+        index = self.vocabulary.user_index(np.asarray(user_ids, dtype=object))
+        per_user = np.diff(self.history.tocsr().indptr)
+        return np.where(index >= 0, per_user[np.clip(index, 0, None)], 0).astype(np.int64)
+
     def recommend(self, user_ids: Sequence[str], *, seen: pd.DataFrame | None = None) -> pd.DataFrame:
         """Top-K lists of ``user_ids`` (in that order), one row per (user, rank).
 

@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
-from fg_automl_recommendation._metrics import block_rows, frame_metrics, ranking_metrics, top_k
+from fg_automl_recommendation._metrics import (
+    block_rows,
+    frame_metrics,
+    frame_user_scores,
+    ranking_metrics,
+    top_k,
+)
 
 
 def _frame(lists: dict[str, list[str]]) -> pd.DataFrame:
@@ -31,6 +37,26 @@ def test_metrics_match_a_hand_computed_example() -> None:
     assert scores["p@k"] == pytest.approx((1 / 3 + 1 / 3) / 3)  # divided by K, never by |held-out|
     assert scores["r@k"] == pytest.approx((0.5 + 1.0) / 3)
     assert scores["ndcg@k"] == pytest.approx((ndcg_a + 0.5) / 3)
+
+
+def test_per_user_scores_match_the_hand_computed_example_and_average_to_the_metrics() -> None:
+    held_out = pd.DataFrame({"user": ["a", "a", "b", "c"], "item": ["x", "y", "w", "q"]})
+    lists = {"a": ["x", "z", "w"], "b": ["z", "y", "w"], "c": ["x", "y", "z"], "d": ["x", "y", "z"]}
+    recommended = _frame(lists)
+    scores = frame_user_scores(held_out, recommended, k=3)
+    assert scores.index.tolist() == ["a", "b", "c"]  # the held-out users only, in order
+    assert scores["hits"].tolist() == [1, 1, 0]
+    assert scores["f1"].tolist() == pytest.approx([0.4, 0.5, 0.0])
+    assert scores["r@k"].tolist() == pytest.approx([0.5, 1.0, 0.0])
+    means = frame_metrics(held_out, recommended, k=3)
+    assert all(means[name] == pytest.approx(scores[name].mean()) for name in ("f1", "p@k", "r@k", "ndcg@k"))
+
+
+def test_users_without_a_held_out_item_are_not_scored() -> None:
+    relevant = sp.csr_matrix(np.array([[1, 0, 0], [0, 0, 0]], dtype=np.float32))
+    scores = ranking_metrics(np.array([[0, 1], [0, 1]]), relevant, np.array([1, 0]), k=2)
+    assert scores == {"f1": pytest.approx(2 / 3), "p@k": 0.5, "r@k": 1.0, "ndcg@k": pytest.approx(1.0)}
+    assert ranking_metrics(np.array([[0, 1]]), relevant[:1] * 0, np.array([0]), k=2)["f1"] == 0.0
 
 
 def test_a_perfect_list_scores_one_and_a_short_list_counts_its_empty_places_as_misses() -> None:

@@ -8,7 +8,7 @@ target column names its users' files usually have.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,9 @@ from fg_automl_tabular._config import TABULAR_HYPERPARAMETERS
 from fg_automl_tabular._io import GROUP_COLUMN_OPTION, read_table
 from fg_automl_tabular._models import TABULAR_FAMILIES
 from finegrain_automl.task import FitContext, FittedModel, ModelFamily, Task
+
+if TYPE_CHECKING:
+    from finegrain_automl.figures import Figure
 
 __all__ = ["TabularBinaryTask"]
 
@@ -93,6 +96,15 @@ class TabularBinaryTask(Task):
         return binary_predictions(
             np.asarray(probabilities)[:, 1], threshold=decision["threshold"], classes=classes, index=index
         )
+
+    def report_figures(self, model: FittedModel, data: Dataset, *, private: bool) -> Sequence[Figure]:
+        """The precision-recall curve of the positive class with the model's threshold
+        marked, the confusion matrix at that threshold and a calibration curve, on
+        ``data`` (the test rows). Aggregates only, so the same for ``private`` data;
+        no images. Fewer figures for rows that cannot show one (no positive row)."""
+        from fg_automl_tabular._figures import binary_report_figures
+
+        return binary_report_figures(model, data)
 
     def load_model(self, state: Mapping[str, Any], *, families: Mapping[str, ModelFamily]) -> FittedModel:
         from fg_automl_tabular._binary import load_binary_classifier

@@ -11,9 +11,9 @@ CNN, an LSTM/GRU encoder and a small Transformer encoder.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -40,6 +40,9 @@ from finegrain_automl import (
     hookimpl,
 )
 from finegrain_automl.space import load_space
+
+if TYPE_CHECKING:
+    from finegrain_automl.figures import Figure
 
 __all__ = [
     "DEFAULT_TARGET",
@@ -112,6 +115,16 @@ class TextTask(Task):
         from fg_automl_text._classifier import text_metrics
 
         return text_metrics(data.target, predictions, n_classes=len(data.info.get("classes", ())))
+
+    def report_figures(self, model: FittedModel, data: Dataset, *, private: bool) -> Sequence[Figure]:
+        """Returns per-class F1 (bars) and the confusion matrix of ``model`` on the test rows ``data``.
+
+        Counts and rates per class only, never a text, so ``private`` changes
+        nothing; no figures for rows without a target or no rows.
+        """
+        from fg_automl_text._figures import text_report_figures
+
+        return text_report_figures(model, data)
 
     def load_model(self, state: Mapping[str, Any], *, families: Mapping[str, ModelFamily]) -> FittedModel:
         from fg_automl_text._classifier import load_text_classifier

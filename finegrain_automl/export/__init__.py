@@ -1,0 +1,258 @@
+"""``fg-automl export``: a run's final model as ONNX, runnable without the training stack.
+
+A task describes each of its fitted networks for export
+(:meth:`finegrain_automl.Task.onnx_network`): the torch module, example
+inputs, the activation of its output, the statistics its preprocessing
+needs, and a preprocessing module of its own that imports only numpy and
+pandas. The core exports every network (one, or each member of an ensemble)
+with ``torch.onnx.export``, quantises it on request (onnxruntime's dynamic
+int8 quantisation), and writes beside them ``pipeline.json`` (the documented
+sidecar: classes, decision rule, members, their weights and preprocessing
+statistics), the task's preprocessing module and the loader
+(:mod:`finegrain_automl.export.loader`, as ``fg_automl_onnx.py``), which
+needs only onnxruntime, numpy and pandas.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from finegrain_automl.errors import FgAutomlError
+
+__all__ = ["ExportCheck", "ExportNotSupported", "ExportResult", "OnnxNetwork", "check_onnx", "export_onnx",
+           "onnx_members"]
+
+#: Quantisations ``--quantize`` accepts.
+QUANTIZATIONS = ("int8",)
+#: The ONNX operator set the networks are exported with.
+OPSET = 17
+LOADER_FILE = "fg_automl_onnx.py"
+PIPELINE_FILE = "pipeline.json"
+
+
+class ExportNotSupported(FgAutomlError):
+    """The task (or this model of it) cannot be exported; the message says why."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnnxNetwork:
+    """One fitted network of a task, as the export needs it.
+
+    Attributes:
+        module: The network (a ``torch.nn.Module``), on the CPU in eval mode;
+            its ``forward`` takes ``inputs`` in their order and returns logits:
+            ``[n]`` with ``activation="sigmoid"``, ``[n, C]`` with ``"softmax"``.
+        inputs: Example inputs by name, in ``forward``'s order, batch on axis 0
+            (at least two rows): they fix the graph's input names, types and shapes.
+        activation: ``"sigmoid"`` (two classes: the logit of the second) or ``"softmax"``.
+        decision: The model's rule from probabilities to labels, as the loader
+            reads it: ``{"threshold": t}`` or ``{}`` (the most probable class).
+        classes: The label of each probability column.
+        spec: What the task's preprocessing needs for this network (JSON:
+            column names, statistics, a vocabulary...), passed to ``preprocess``.
+        preprocess: The task's preprocessing module (a ``.py`` file importing only
+            numpy, pandas and the standard library) with ``preprocess(frame,
+            spec) -> {input name: numpy array}``; copied into the export.
+    """
+
+    module: Any
+    inputs: Mapping[str, np.ndarray]
+    activation: str
+    decision: Mapping[str, Any]
+    classes: list[Any]
+    spec: Mapping[str, Any]
+    preprocess: Path
+
+
+@dataclass(kw_only=True)
+class ExportResult:
+    """What ``fg-automl export`` wrote and measured."""
+
+    directory: Path
+    files: list[Path] = field(default_factory=list)
+    #: Bytes of ``model.pt``, of the ONNX networks and of the int8 ones (None: not quantised).
+    model_pt_bytes: int = 0
+    onnx_bytes: int = 0
+    int8_bytes: int | None = None
+    seconds: float = 0.0
+
+
+def onnx_members(model: Any) -> list[tuple[Any, float]]:
+    """``(fitted model, weight)`` of each network in ``model`` (an ensemble's members, or the model)."""
+    from finegrain_automl.ensemble import EnsembleModel
+
+    if isinstance(model, EnsembleModel):
+        return list(zip(model.members, model.weights, strict=True))
+    return [(model, 1.0)]
+
+
+def export_onnx(
+    run_dir: Path,
+    *,
+    output: Path | None = None,
+    quantize: str | None = None,
+    registry: Any = None,
+    progress: Callable[[str], None] = lambda message: None,
+) -> ExportResult:
+    """Exports the final model of the search in ``run_dir`` (default folder: ``run_dir/onnx``).
+
+    Raises:
+        UsageError: Not a finished run, an unknown ``quantize``, or an output
+            folder that holds something else.
+        ExportNotSupported: The task cannot export this model (the message says why).
+    """
+    from finegrain_automl.errors import UsageError
+    from finegrain_automl.plugins import make_registry
+    from finegrain_automl.results import MODEL_FILE, load_fitted_model, read_run, write_json
+
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise UsageError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}.")
+    started = time.perf_counter()
+    run = read_run(run_dir)
+    registry = registry or make_registry()
+    task = registry.task(run["task"])
+    model = load_fitted_model(run_dir, task=task, families=registry.families[task.name])
+    directory = _output_folder(output or run_dir / "onnx")
+    members, entries, preprocess = onnx_members(model), [], None
+    decision: Mapping[str, Any] = getattr(model, "decision", None) or {}
+    for index, (member, weight) in enumerate(members):
+        progress(f"exporting network {index + 1} of {len(members)}")
+        network = task.onnx_network(member)
+        if preprocess is not None and network.preprocess != preprocess:
+            raise ExportNotSupported("the ensemble's members use different preprocessing modules")
+        preprocess, classes = network.preprocess, network.classes
+        if len(members) == 1:
+            decision = network.decision
+        path = directory / f"member-{index}.onnx"
+        _export_network(network, path)
+        entry = {"file": path.name, "int8_file": None, "weight": float(weight), "output": "logits",
+                 "activation": network.activation, "spec": network.spec}
+        if quantize == "int8":
+            progress(f"quantising network {index + 1} to int8")
+            entry["int8_file"] = _quantize_int8(path).name
+        entries.append(entry)
+    from finegrain_automl.export import loader
+
+    shutil.copyfile(loader.__file__, directory / LOADER_FILE)
+    shutil.copyfile(preprocess, directory / preprocess.name)
+    write_json(directory / PIPELINE_FILE, {
+        "format": loader.FORMAT, "task": task.name, "classes": classes, "decision": dict(decision),
+        "preprocess": preprocess.name, "members": entries,
+        "run": {"run_dir": str(run_dir), "trial_ids": getattr(model, "trial_ids", None)},
+    })
+    files = sorted(p for p in directory.iterdir() if p.is_file())
+    onnx = [directory / e["file"] for e in entries]
+    int8 = [directory / e["int8_file"] for e in entries if e["int8_file"]]
+    return ExportResult(
+        directory=directory, files=files, model_pt_bytes=(run_dir / MODEL_FILE).stat().st_size,
+        onnx_bytes=sum(p.stat().st_size for p in onnx),
+        int8_bytes=sum(p.stat().st_size for p in int8) if int8 else None,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _output_folder(path: Path) -> Path:
+    """``path``, created; an existing folder must be an earlier export (it is replaced)."""
+    from finegrain_automl.errors import UsageError
+
+    if path.exists():
+        if not (path / PIPELINE_FILE).is_file() and any(path.iterdir()):
+            raise UsageError(f"--output {path} exists and is not an fg-automl export; choose an empty or new folder.")
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def _export_network(network: OnnxNetwork, path: Path) -> None:
+    import torch
+
+    names = list(network.inputs)
+    example = tuple(torch.from_numpy(np.ascontiguousarray(network.inputs[name])) for name in names)
+    dynamic = {name: {0: "rows"} for name in names} | {"logits": {0: "rows"}}
+    with torch.no_grad():
+        torch.onnx.export(network.module.eval(), example, str(path), input_names=names, output_names=["logits"],
+                          dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
+
+
+def _quantize_int8(path: Path) -> Path:
+    """``member-i.int8.onnx``: dynamic int8 quantisation of the weights of ``path``
+    (onnxruntime; activations are quantised on the fly, per batch)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target = path.with_suffix(".int8.onnx")
+    quantize_dynamic(str(path), str(target), weight_type=QuantType.QInt8)
+    return target
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportCheck:
+    """The exported networks against the torch model, on the run's test rows."""
+
+    rows: int
+    #: Largest absolute difference of any class probability, ONNX against torch (and int8 against torch).
+    onnx_max_diff: float
+    onnx_label_mismatches: int
+    int8_max_diff: float | None
+    int8_label_mismatches: int | None
+    #: The test F1 of the torch model, of ONNX and of int8 (the task's own metric).
+    torch_f1: float
+    onnx_f1: float
+    int8_f1: float | None
+
+
+def check_onnx(run_dir: Path, directory: Path, *, registry: Any = None) -> ExportCheck:
+    """Predicts the run's test rows with the torch model and with the export
+    (through its own loader), and compares probabilities, labels and F1.
+
+    Raises:
+        UsageError: The run's data cannot be loaded again (a file gone or changed).
+    """
+    from finegrain_automl.api import prepare_recorded_search
+    from finegrain_automl.export.loader import OnnxModel
+    from finegrain_automl.plugins import make_registry
+    from finegrain_automl.record import RunRecord
+    from finegrain_automl.results import RUN_FILE, load_fitted_model
+    from finegrain_automl.search import SearchSettings
+
+    registry = registry or make_registry()
+    record = RunRecord.from_dict(json.loads((run_dir / RUN_FILE).read_text()))
+    known = {f for f in SearchSettings.__dataclass_fields__}
+    settings = SearchSettings(**{k: v for k, v in record.settings.items() if k in known})
+    prepared = prepare_recorded_search(registry, run_dir=run_dir, record=record, settings=settings,
+                                       command="fg-automl export")
+    task, test = prepared.task, prepared.data.take(prepared.splits.test)
+    model = load_fitted_model(run_dir, task=task, families=registry.families[task.name])
+    predicted = model.predict(test.features)
+    labels = predicted["label"].to_numpy()
+    matrix = model.predict_proba(test.features)  # None where the model gives no class probabilities
+    full = matrix is not None
+    expected = np.asarray(matrix if full else predicted["probability"], dtype=np.float64)
+
+    def compare(int8: bool) -> tuple[float, int, float]:
+        exported = OnnxModel(directory, int8=int8)
+        table = exported.predict(test.features)
+        found = exported.predict_proba(test.features) if full else table["probability"].to_numpy()
+        mismatches = int((table["label"].to_numpy() != labels).sum())
+        return float(np.abs(found - expected).max()), mismatches, float(task.metrics(test, table)["f1"])
+
+    onnx = compare(False)
+    has_int8 = all(member["int8_file"] for member in read_pipeline(directory)["members"])
+    int8 = compare(True) if has_int8 else (None, None, None)
+    return ExportCheck(
+        rows=len(test), onnx_max_diff=onnx[0], onnx_label_mismatches=onnx[1], int8_max_diff=int8[0],
+        int8_label_mismatches=int8[1], torch_f1=float(task.metrics(test, predicted)["f1"]),
+        onnx_f1=onnx[2], int8_f1=int8[2],
+    )
+
+
+def read_pipeline(directory: Path) -> dict[str, Any]:
+    """``pipeline.json`` of an export."""
+    return json.loads((directory / PIPELINE_FILE).read_text())
