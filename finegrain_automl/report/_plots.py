@@ -210,7 +210,7 @@ def _draw(plt: Any, figure: Figure) -> Any:
     elif isinstance(figure, Bars):
         import numpy as np
 
-        drawn, axes = plt.subplots(figsize=(max(4.5, 0.5 * len(figure.labels) + 2.5), 3.6))
+        drawn, axes = plt.subplots(figsize=(min(14.0, max(4.5, 0.5 * len(figure.labels) + 2.5)), 3.6))
         width = 0.8 / max(1, len(figure.series))
         positions = np.arange(len(figure.labels))
         for index, (name, values) in enumerate(figure.series.items()):

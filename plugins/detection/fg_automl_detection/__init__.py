@@ -22,11 +22,19 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from fg_automl_detection import _report
 from fg_automl_detection._columns import BOXES, FILE_NAME, IMAGE_ID, LABELS
 from fg_automl_detection._data import DATA_OPTIONS, load_builtin, read_coco
-from fg_automl_detection._detector import FORMAT, DetectorModel, fit_detector, load_detector, training_options
+from fg_automl_detection._detector import (
+    FORMAT,
+    DetectorModel,
+    detections_of,
+    fit_detector,
+    load_detector,
+    training_options,
+)
 from fg_automl_detection._drawing import draw_predictions
-from fg_automl_detection._metrics import DEFAULT_SCORE_THRESHOLD, Detections, detection_metrics
+from fg_automl_detection._metrics import detection_metrics
 from fg_automl_detection._networks import (
     DetectionSpec,
     build_faster_rcnn,
@@ -45,6 +53,7 @@ from finegrain_automl import (
     hookimpl,
     saved_family,
 )
+from finegrain_automl.figures import Figure
 from finegrain_automl.space import load_space
 
 __all__ = ["DETECTION_FAMILIES", "DetectionTask", "DetectorModel", "fg_automl_tasks"]
@@ -126,10 +135,7 @@ class DetectionTask(Task):
                             context=context)
 
     def metrics(self, data: Dataset, predictions: pd.DataFrame) -> dict[str, float]:
-        found = [Detections(boxes=b, scores=s, labels=l)
-                 for b, s, l in zip(predictions[BOXES], predictions["scores"], predictions[LABELS], strict=True)]
-        threshold = (float(predictions["score_threshold"].iloc[0]) if len(predictions)
-                     else DEFAULT_SCORE_THRESHOLD)
+        found, threshold = detections_of(predictions)
         return detection_metrics(found, list(data.features[BOXES]), list(data.features[LABELS]),
                                  score_threshold=threshold)
 
@@ -163,6 +169,12 @@ class DetectionTask(Task):
             return []
         count = draw_predictions(data.features, self.prediction_table(predictions), folder)
         return [f"Drew the boxes of {count} images into {folder}"]
+
+    def report_figures(self, model: FittedModel, data: Dataset, *, private: bool) -> Sequence[Figure]:
+        """Per-class F1 and AP at IoU 0.5 on the test images, as bars; for the
+        built-in data (not ``private``) also up to four test images with their
+        true boxes and the boxes found drawn on them."""
+        return _report.report_figures(model, data, private=private)
 
     def load_model(self, state: Mapping[str, Any], *, families: Mapping[str, ModelFamily]) -> FittedModel:
         return load_detector(state, saved_family(state, families=families, expected_format=FORMAT))

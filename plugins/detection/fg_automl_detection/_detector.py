@@ -39,6 +39,7 @@ __all__ = [
     "DEFAULT_IMAGE_SIZE",
     "FORMAT",
     "DetectorModel",
+    "detections_of",
     "fit_detector",
     "load_detector",
     "training_options",
@@ -100,6 +101,15 @@ def _detect(network: nn.Module, images: Sequence[torch.Tensor]) -> list[Detectio
                                         scores=output["scores"].numpy().astype(np.float32),
                                         labels=output["labels"].numpy().astype(np.int64)))
     return found
+
+
+def detections_of(predictions: pd.DataFrame) -> tuple[list[Detections], float]:
+    """Each image's detections in :meth:`DetectorModel.predict` output, and the
+    model's score threshold (:data:`DEFAULT_SCORE_THRESHOLD` for no image)."""
+    found = [Detections(boxes=b, scores=s, labels=l)
+             for b, s, l in zip(predictions[BOXES], predictions["scores"], predictions[LABELS], strict=True)]
+    threshold = float(predictions["score_threshold"].iloc[0]) if len(predictions) else DEFAULT_SCORE_THRESHOLD
+    return found, threshold
 
 
 class DetectorModel(FittedModel):

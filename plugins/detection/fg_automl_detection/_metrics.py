@@ -29,6 +29,13 @@ predictions (no score threshold, as COCO does; COCO keeps the 100 best of
 each image). COCO averages over the classes that have ground truth, so the
 false positives of a class without any ground truth do not lower mAP; with
 no ground truth at all, mAP is undefined (NaN).
+
+Per class (the report's bars): :func:`per_class_f1` scores each class's
+predictions against that class's ground truth with the same matching (a
+prediction only ever matches a box of its own class, so the classes' counts
+add up to the micro-averaged ones), and :func:`per_class_average_precision`
+gives each class's COCO AP at IoU 0.5, whose mean over the classes with
+ground truth is mAP@0.5.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ __all__ = [
     "detection_metrics",
     "match_predictions",
     "mean_average_precision",
+    "per_class_average_precision",
+    "per_class_f1",
 ]
 
 #: A prediction matches a ground-truth box from this IoU on.
@@ -165,6 +174,12 @@ def _check_images(
             )
 
 
+def _truth_image(boxes: object, labels: object, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Image ``index``'s ground truth as checked arrays: boxes ``[m, 4]`` and labels ``[m]``."""
+    gt_boxes = _boxes_array(boxes, f"truth_boxes[{index}]")
+    return gt_boxes, _labels_array(labels, len(gt_boxes), f"truth_labels[{index}]")
+
+
 def _match_image(
     boxes: np.ndarray, labels: np.ndarray, truth_boxes: np.ndarray, truth_labels: np.ndarray, iou: float
 ) -> np.ndarray:
@@ -209,8 +224,7 @@ def match_predictions(
     _check_images(predictions, truth_boxes, truth_labels)
     scores, is_tp, n_truth = [], [], 0
     for index, (detections, boxes, labels) in enumerate(zip(predictions, truth_boxes, truth_labels)):
-        gt_boxes = _boxes_array(boxes, f"truth_boxes[{index}]")
-        gt_labels = _labels_array(labels, len(gt_boxes), f"truth_labels[{index}]")
+        gt_boxes, gt_labels = _truth_image(boxes, labels, index)
         n_truth += len(gt_boxes)
         order = np.argsort(-detections.scores, kind="stable")
         scores.append(detections.scores[order])
@@ -298,6 +312,38 @@ def best_score_threshold(
     return float(thresholds[best[-1]])
 
 
+def _coco_map(
+    predictions: Sequence[Detections],
+    truth_boxes: Sequence[np.ndarray],
+    truth_labels: Sequence[np.ndarray],
+    *,
+    per_class_at: float | None = None,
+) -> dict[str, torch.Tensor] | None:
+    """torchmetrics' COCO evaluation of all predictions (at IoU ``per_class_at``
+    only, per class, when given); None when there is no ground-truth box at all."""
+    _check_images(predictions, truth_boxes, truth_labels)
+    targets = []
+    for index, (boxes, labels) in enumerate(zip(truth_boxes, truth_labels)):
+        gt_boxes, gt_labels = _truth_image(boxes, labels, index)
+        targets.append({"boxes": torch.from_numpy(gt_boxes), "labels": torch.from_numpy(gt_labels)})
+    if sum(len(target["labels"]) for target in targets) == 0:
+        return None
+    from torchmetrics.detection import MeanAveragePrecision
+
+    per_class = {} if per_class_at is None else {"iou_thresholds": [per_class_at], "class_metrics": True}
+    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend="faster_coco_eval", **per_class)
+    preds = [
+        {
+            "boxes": torch.from_numpy(detections.boxes),
+            "scores": torch.from_numpy(detections.scores),
+            "labels": torch.from_numpy(detections.labels),
+        }
+        for detections in predictions
+    ]
+    metric.update(preds, targets)
+    return metric.compute()
+
+
 def mean_average_precision(
     predictions: Sequence[Detections],
     truth_boxes: Sequence[np.ndarray],
@@ -311,28 +357,70 @@ def mean_average_precision(
         ``map_50`` (mAP at IoU 0.5) and ``map`` (mAP averaged over IoU 0.5,
         0.55, ..., 0.95), both NaN when there is no ground-truth box at all.
     """
-    _check_images(predictions, truth_boxes, truth_labels)
-    targets = []
-    for index, (boxes, labels) in enumerate(zip(truth_boxes, truth_labels)):
-        gt_boxes = _boxes_array(boxes, f"truth_boxes[{index}]")
-        gt_labels = _labels_array(labels, len(gt_boxes), f"truth_labels[{index}]")
-        targets.append({"boxes": torch.from_numpy(gt_boxes), "labels": torch.from_numpy(gt_labels)})
-    if sum(len(target["labels"]) for target in targets) == 0:
+    result = _coco_map(predictions, truth_boxes, truth_labels)
+    if result is None:
         return {"map_50": math.nan, "map": math.nan}
-    from torchmetrics.detection import MeanAveragePrecision
-
-    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend="faster_coco_eval")
-    preds = [
-        {
-            "boxes": torch.from_numpy(detections.boxes),
-            "scores": torch.from_numpy(detections.scores),
-            "labels": torch.from_numpy(detections.labels),
-        }
-        for detections in predictions
-    ]
-    metric.update(preds, targets)
-    result = metric.compute()
     return {"map_50": float(result["map_50"]), "map": float(result["map"])}
+
+
+def per_class_average_precision(
+    predictions: Sequence[Detections],
+    truth_boxes: Sequence[np.ndarray],
+    truth_labels: Sequence[np.ndarray],
+) -> dict[int, float]:
+    """COCO AP at IoU 0.5 of all predictions (no score threshold), per class.
+
+    Arguments as for :func:`match_predictions`.
+
+    Returns:
+        Each label with a ground-truth box and its AP; their mean is
+        ``map_50`` of :func:`mean_average_precision`. Empty when there is no
+        ground-truth box at all.
+    """
+    result = _coco_map(predictions, truth_boxes, truth_labels, per_class_at=IOU_THRESHOLD)
+    if result is None:
+        return {}
+    present = {int(label) for labels in truth_labels for label in np.asarray(labels).reshape(-1)}
+    classes, scores = result["classes"].reshape(-1).tolist(), result["map_per_class"].reshape(-1).tolist()
+    return {int(label): float(ap) for label, ap in zip(classes, scores, strict=True) if int(label) in present}
+
+
+def _of_class(detections: Detections, label: int) -> Detections:
+    chosen = detections.labels == label
+    return Detections(detections.boxes[chosen], detections.scores[chosen], detections.labels[chosen])
+
+
+def per_class_f1(
+    predictions: Sequence[Detections],
+    truth_boxes: Sequence[np.ndarray],
+    truth_labels: Sequence[np.ndarray],
+    *,
+    score_threshold: float,
+    iou: float = IOU_THRESHOLD,
+) -> dict[int, dict[str, float]]:
+    """:func:`detection_f1` of each class alone: its predictions scoring
+    ``>= score_threshold`` against its ground-truth boxes.
+
+    Arguments as for :func:`detection_f1`.
+
+    Returns:
+        Each label with a ground-truth box or a kept prediction, by label, and
+        its scores and counts; the counts add up to :func:`detection_f1`'s.
+    """
+    _check_images(predictions, truth_boxes, truth_labels)
+    truth = [_truth_image(boxes, labels, index)
+             for index, (boxes, labels) in enumerate(zip(truth_boxes, truth_labels))]
+    kept = [detections.labels[detections.scores >= score_threshold] for detections in predictions]
+    present = sorted({int(label) for labels in kept + [labels for _, labels in truth] for label in labels})
+    scores = {}
+    for label in present:
+        scores[label] = detection_f1(
+            [_of_class(detections, label) for detections in predictions],
+            [boxes[labels == label] for boxes, labels in truth],
+            [labels[labels == label] for _, labels in truth],
+            score_threshold=score_threshold, iou=iou,
+        )
+    return scores
 
 
 def detection_metrics(

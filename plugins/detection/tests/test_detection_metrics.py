@@ -1,4 +1,5 @@
-"""F1 at IoU >= 0.5 by hand and against brute force; the F1-best score threshold; COCO mAP."""
+"""F1 at IoU >= 0.5 by hand and against brute force; the F1-best score threshold; COCO mAP;
+both per class."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from fg_automl_detection._metrics import (
     detection_metrics,
     match_predictions,
     mean_average_precision,
+    per_class_average_precision,
+    per_class_f1,
 )
 
 
@@ -268,6 +271,55 @@ def test_detection_metrics_report_f1_at_the_threshold_and_map_of_all_predictions
     assert set(scores) == {"f1", "precision", "recall", "map_50", "map"}
     assert scores["f1"] == pytest.approx(0.5)
     assert scores["map_50"] == pytest.approx(mean_average_precision(*data)["map_50"])
+
+
+# ---------------------------------------------------------------- per class
+
+
+def test_per_class_f1_of_the_hand_example_adds_up_to_the_micro_counts() -> None:
+    # Class 1: TP 1 (A), FP 4 (duplicate, IoU 0.4, the class-1 box on C, the empty image), FN 1 (B):
+    # F1 = 2 / (2 + 4 + 1). Class 2: no prediction, C missed: TP 0, FP 0, FN 1, F1 0.
+    scores = per_class_f1(*_hand_example(), score_threshold=0.0)
+    assert sorted(scores) == [1, 2]
+    assert (scores[1]["tp"], scores[1]["fp"], scores[1]["fn"]) == (1, 4, 1)
+    assert scores[1]["f1"] == pytest.approx(2 / 7)
+    assert (scores[2]["tp"], scores[2]["fp"], scores[2]["fn"], scores[2]["f1"]) == (0, 0, 1, 0.0)
+    for threshold in (0.0, 0.65, 0.85, 0.95):
+        micro = detection_f1(*_hand_example(), score_threshold=threshold)
+        by_class = per_class_f1(*_hand_example(), score_threshold=threshold)
+        for count in ("tp", "fp", "fn"):
+            assert sum(scores[count] for scores in by_class.values()) == micro[count]
+
+
+def test_per_class_f1_names_a_class_found_above_the_threshold_without_truth() -> None:
+    predictions, boxes, labels = _hand_example()
+    predictions[3] = _detections([([0, 0, 5, 5], 0.7, 3), ([0, 0, 5, 5], 0.2, 4)])
+    scores = per_class_f1(predictions, boxes, labels, score_threshold=0.5)
+    assert sorted(scores) == [1, 2, 3]  # class 4's only prediction scores below the threshold
+    assert (scores[3]["tp"], scores[3]["fp"], scores[3]["fn"], scores[3]["f1"]) == (0, 1, 0, 0.0)
+
+
+def test_per_class_ap_of_the_hand_example_and_its_mean_is_map_50() -> None:
+    # Class 1 by score: TP, then four FPs; 2 true boxes, so recall stops at 1/2 with precision 1:
+    # of COCO's 101 recall points the 51 up to 0.5 get 1, the rest 0. Class 2: nothing found, AP 0.
+    # A class found but without truth (3) has no AP, as COCO leaves it out of mAP.
+    predictions, boxes, labels = _hand_example()
+    predictions[3] = _detections([([0, 0, 5, 5], 0.7, 3)])
+    ap = per_class_average_precision(predictions, boxes, labels)
+    assert sorted(ap) == [1, 2]
+    assert ap[1] == pytest.approx(51 / 101, abs=1e-4) and ap[2] == 0.0
+    map_50 = mean_average_precision(predictions, boxes, labels)["map_50"]
+    assert np.mean(list(ap.values())) == pytest.approx(map_50)
+
+
+def test_per_class_scores_without_truth() -> None:
+    predictions = [_detections([([0, 0, 10, 10], 0.7, 2)])]
+    no_truth = _truth([])
+    assert per_class_average_precision(predictions, [no_truth[0]], [no_truth[1]]) == {}
+    assert per_class_f1(predictions, [no_truth[0]], [no_truth[1]], score_threshold=0.5) == {
+        2: {"f1": 0.0, "precision": 0.0, "recall": 0.0, "tp": 0, "fp": 1, "fn": 0}
+    }
+    assert per_class_f1([], [], [], score_threshold=0.5) == {}
 
 
 # ---------------------------------------------------------------- bad input
