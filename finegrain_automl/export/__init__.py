@@ -46,30 +46,46 @@ class ExportNotSupported(FgAutomlError):
 class OnnxNetwork:
     """One fitted network of a task, as the export needs it.
 
+    A classifier's network returns logits and the loader turns them into
+    probabilities and labels (``activation``, ``decision``, ``classes``);
+    ensembles of classifiers export member by member. A task whose
+    predictions are something else (top-K lists, boxes) sets ``activation``
+    to None and gives its module a ``predict`` function as well (below).
+
     Attributes:
         module: The network (a ``torch.nn.Module``), on the CPU in eval mode;
-            its ``forward`` takes ``inputs`` in their order and returns logits:
-            ``[n]`` with ``activation="sigmoid"``, ``[n, C]`` with ``"softmax"``.
+            its ``forward`` takes ``inputs`` in their order and returns
+            ``outputs``: for a classifier, logits ``[n]`` with
+            ``activation="sigmoid"``, ``[n, C]`` with ``"softmax"``.
         inputs: Example inputs by name, in ``forward``'s order, batch on axis 0
             (at least two rows): they fix the graph's input names, types and shapes.
-        activation: ``"sigmoid"`` (two classes: the logit of the second) or ``"softmax"``.
-        decision: The model's rule from probabilities to labels, as the loader
-            reads it: ``{"threshold": t}`` or ``{}`` (the most probable class).
-        classes: The label of each probability column.
-        spec: What the task's preprocessing needs for this network (JSON:
-            column names, statistics, a vocabulary...), passed to ``preprocess``.
-        preprocess: The task's preprocessing module (a ``.py`` file importing only
-            numpy, pandas and the standard library) with ``preprocess(frame,
-            spec) -> {input name: numpy array}``; copied into the export.
+        spec: What the task's module needs for this network (JSON: column
+            names, statistics, a vocabulary...), passed to its functions.
+        preprocess: The task's module (a ``.py`` file importing only numpy,
+            pandas and the standard library), copied into the export. It has
+            ``preprocess(frame, spec) -> {input name: numpy array}``; with
+            ``activation`` None also ``predict(frame, spec, run) -> DataFrame``,
+            which the loader's ``predict`` returns (``run(inputs)`` runs the
+            network: ``{output name: array}``).
+        activation: ``"sigmoid"`` (two classes: the logit of the second),
+            ``"softmax"``, or None (not a classifier).
+        decision: A classifier's rule from probabilities to labels, as the
+            loader reads it: ``{"threshold": t}`` or ``{}`` (the most probable class).
+        classes: A classifier's label of each probability column.
+        outputs: The graph's output names, in ``forward``'s order.
+        dynamic_axes: ``torch.onnx.export``'s dynamic axes; default: axis 0 of
+            every input and output (the rows).
     """
 
     module: Any
     inputs: Mapping[str, np.ndarray]
-    activation: str
-    decision: Mapping[str, Any]
-    classes: list[Any]
     spec: Mapping[str, Any]
     preprocess: Path
+    activation: str | None = None
+    decision: Mapping[str, Any] = field(default_factory=dict)
+    classes: list[Any] = field(default_factory=list)
+    outputs: tuple[str, ...] = ("logits",)
+    dynamic_axes: Mapping[str, Mapping[int, str]] | None = None
 
 
 @dataclass(kw_only=True)
@@ -133,7 +149,7 @@ def export_onnx(
             decision = network.decision
         path = directory / f"member-{index}.onnx"
         _export_network(network, path)
-        entry = {"file": path.name, "int8_file": None, "weight": float(weight), "output": "logits",
+        entry = {"file": path.name, "int8_file": None, "weight": float(weight), "outputs": list(network.outputs),
                  "activation": network.activation, "spec": network.spec}
         if quantize == "int8":
             progress(f"quantising network {index + 1} to int8")
@@ -176,10 +192,13 @@ def _export_network(network: OnnxNetwork, path: Path) -> None:
 
     names = list(network.inputs)
     example = tuple(torch.from_numpy(np.ascontiguousarray(network.inputs[name])) for name in names)
-    dynamic = {name: {0: "rows"} for name in names} | {"logits": {0: "rows"}}
+    dynamic = network.dynamic_axes
+    if dynamic is None:
+        dynamic = {name: {0: "rows"} for name in (*names, *network.outputs)}
     with torch.no_grad():
-        torch.onnx.export(network.module.eval(), example, str(path), input_names=names, output_names=["logits"],
-                          dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
+        torch.onnx.export(network.module.eval(), example, str(path), input_names=names,
+                          output_names=list(network.outputs), dynamic_axes=dict(dynamic), opset_version=OPSET,
+                          dynamo=False)
 
 
 def _quantize_int8(path: Path) -> Path:
@@ -231,17 +250,19 @@ def check_onnx(run_dir: Path, directory: Path, *, registry: Any = None) -> Expor
     task, test = prepared.task, prepared.data.take(prepared.splits.test)
     model = load_fitted_model(run_dir, task=task, families=registry.families[task.name])
     predicted = model.predict(test.features)
-    labels = predicted["label"].to_numpy()
     matrix = model.predict_proba(test.features)  # None where the model gives no class probabilities
     full = matrix is not None
-    expected = np.asarray(matrix if full else predicted["probability"], dtype=np.float64)
+    labels = predicted["label"].to_numpy() if "label" in predicted else None
+    expected = np.asarray(matrix if full else predicted.get("probability", predicted.get("score")), dtype=np.float64)
 
     def compare(int8: bool) -> tuple[float, int, float]:
         exported = OnnxModel(directory, int8=int8)
         table = exported.predict(test.features)
-        found = exported.predict_proba(test.features) if full else table["probability"].to_numpy()
-        mismatches = int((table["label"].to_numpy() != labels).sum())
-        return float(np.abs(found - expected).max()), mismatches, float(task.metrics(test, table)["f1"])
+        column = "probability" if "probability" in table else "score"
+        found = exported.predict_proba(test.features) if full else table[column].to_numpy()
+        differ = (table["label"].to_numpy() != labels) if labels is not None else np.zeros(0, dtype=bool)
+        difference = float(np.abs(found - expected).max()) if found.shape == expected.shape else float("inf")
+        return difference, int(differ.sum()), float(task.metrics(test, table)["f1"])
 
     onnx = compare(False)
     has_int8 = all(member["int8_file"] for member in read_pipeline(directory)["members"])

@@ -20,10 +20,15 @@ needs neither torch nor finegrain-automl::
   only) whose ``preprocess(frame, spec) -> {input name: array}`` turns rows
   into each network's inputs;
 - ``members``: one entry per network, ``{"file", "int8_file", "weight",
-  "output", "activation" ("sigmoid": a logit per row, the second class's
+  "outputs", "activation" ("sigmoid": a logit per row, the second class's
   probability; "softmax": a logit per class), "spec"}`` (``spec``: that
   network's preprocessing statistics, for ``preprocess``). The probabilities
   are the weighted mean of the members'.
+
+A task whose predictions are not class probabilities (a recommender's top-K
+lists, a detector's boxes) has ``activation`` null and one member; its
+module's ``predict(frame, spec, run)`` makes the predictions, ``run(inputs)``
+running the network, and :meth:`OnnxModel.predict_proba` returns None.
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ class OnnxModel:
                              f"(format {self.pipeline.get('format')!r}, this loader reads {FORMAT!r})")
         self.classes = list(self.pipeline["classes"])
         self.decision = dict(self.pipeline.get("decision", {}))
-        self._preprocess = _load_module(self.directory / self.pipeline["preprocess"]).preprocess
+        self._module = _load_module(self.directory / self.pipeline["preprocess"])
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -73,19 +78,35 @@ class OnnxModel:
                                                    providers=["CPUExecutionProvider"])
             self._sessions.append((member, session))
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Class probabilities ``[n, len(classes)]`` (float64), columns in ``classes`` order."""
+    @property
+    def classifier(self) -> bool:
+        """Whether the networks give class probabilities (else the task's module predicts)."""
+        return self._sessions[0][0]["activation"] is not None
+
+    def run(self, inputs: dict[str, np.ndarray], *, member: int = 0) -> dict[str, np.ndarray]:
+        """Runs network ``member`` on prepared ``inputs``; returns its outputs by name."""
+        entry, session = self._sessions[member]
+        names = {i.name for i in session.get_inputs()}
+        values = session.run(entry["outputs"], {k: v for k, v in inputs.items() if k in names})
+        return dict(zip(entry["outputs"], values, strict=True))
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """Class probabilities ``[n, len(classes)]`` (float64), columns in
+        ``classes`` order; None for a model that is not a classifier."""
+        if not self.classifier:
+            return None
         total = np.zeros((len(frame), len(self.classes)))
-        for member, session in self._sessions:
-            inputs = self._preprocess(frame, member["spec"])
-            names = {i.name for i in session.get_inputs()}
-            (logits,) = session.run([member["output"]], {k: v for k, v in inputs.items() if k in names})
+        for index, (member, _) in enumerate(self._sessions):
+            (logits,) = self.run(self._module.preprocess(frame, member["spec"]), member=index).values()
             total += member["weight"] * _probabilities(np.asarray(logits, dtype=np.float64), member["activation"])
         return total
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """``label``, ``probability`` (of the label for several classes; of the
-        second class for two) and ``prediction`` (the class's position), by row."""
+        """A classifier's ``label``, ``probability`` (of the label for several
+        classes; of the second class for two) and ``prediction`` (the class's
+        position), by row; another model's predictions as its task writes them."""
+        if not self.classifier:
+            return self._module.predict(frame, self._sessions[0][0]["spec"], self.run)
         probabilities = self.predict_proba(frame)
         if "threshold" in self.decision:
             codes = (probabilities[:, 1] >= self.decision["threshold"]).astype(np.int64)

@@ -152,11 +152,17 @@ def _leaderboard(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) 
           _number(row["cv_f1_mean"]), _number(row["cv_f1_std"]),
           *(_number(row.get("cv_metrics", {}).get(key)) for key in extra), row.get("folds", "-"),
           _number(row.get("seconds"), 0), _e(row["trial_id"]),
-          f"<code>{_e(', '.join(f'{k}={v}' for k, v in row['config'].items() if k != 'model'))}</code>")
+          f"<code>{_e(_configuration(row))}</code>")
          for row in rows[:TOP_ROWS]],
     )
     more = _note(f"{len(rows) - TOP_ROWS} more rows in leaderboard.csv.") if len(rows) > TOP_ROWS else ""
     return _section("leaderboard", "Leaderboard (completed trials, best mean CV F1 first)", table, more)
+
+
+def _configuration(row: Mapping[str, Any]) -> str:
+    """A trial's configuration on one line, its family's keys without the ``model.<family>.`` prefix."""
+    prefix = f"model.{row['model']}."
+    return ", ".join(f"{key.removeprefix(prefix)}={value}" for key, value in row["config"].items() if key != "model")
 
 
 def _search_plots(study: Any, trials: Sequence[Any], rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -244,6 +250,7 @@ h1 { font-size: 22px; margin-bottom: 2px; } h2 { font-size: 17px; border-bottom:
 table { border-collapse: collapse; margin: 8px 0; font-size: 12.5px; }
 th, td { border: 1px solid #dde3e8; padding: 3px 8px; text-align: left; vertical-align: top; }
 th { background: #f3f6f8; } code, pre { font-size: 12px; } pre { background: #f6f8fa; padding: 8px; }
+td code { display: inline-block; max-width: 460px; overflow-wrap: anywhere; }
 img.plot { max-width: 100%; display: block; margin: 6px 0; }
 figure { display: inline-block; margin: 8px 12px 8px 0; vertical-align: top; max-width: 48%; }
 figcaption { color: #5a6b7b; font-size: 12px; max-width: 460px; }

@@ -21,6 +21,8 @@ from finegrain_automl.figures import Bars, Curve, Figure, Image, Matrix
 
 __all__ = ["draw_figure", "fold_scores", "history", "importances", "parallel_coordinates", "png_data_uri"]
 
+#: Parameters the importance plot shows (the most important ones).
+MOST_PARAMS = 12
 #: The width of every plot, in inches (at :data:`DPI`).
 WIDTH, DPI = 7.5, 110
 _FAILED, _PRUNED, _COMPLETE = "#c0392b", "#95a5a6", "#1f77b4"
@@ -102,7 +104,8 @@ def _labels(axes: Any) -> list[str]:
 
 def importances(study: Any) -> tuple[Any, list[str]] | None:
     """Optuna's parameter-importance plot (fANOVA over the completed trials'
-    shared parameters) and the parameters from most to least important; None
+    shared parameters; the :data:`MOST_PARAMS` most important) and every
+    parameter from most to least important; None
     when the completed trials are too few or share no varying parameter."""
     import optuna
     from optuna.visualization import matplotlib as optuna_plots
@@ -113,11 +116,11 @@ def importances(study: Any) -> tuple[Any, list[str]] | None:
             ranked = list(optuna.importance.get_param_importances(study))
             if not ranked:
                 return None
-            axes = optuna_plots.plot_param_importances(study)
+            axes = optuna_plots.plot_param_importances(study, params=ranked[:MOST_PARAMS])
     except (ValueError, RuntimeError, ZeroDivisionError):  # fewer than two trials, nothing varying
         return None
     figure = axes.figure
-    figure.set_size_inches(WIDTH, max(2.4, 0.35 * len(ranked) + 1.2))
+    figure.set_size_inches(WIDTH, max(2.4, 0.35 * min(len(ranked), MOST_PARAMS) + 1.2))
     return figure, ranked
 
 
