@@ -490,12 +490,18 @@ def export(
     if check:
         with err.status("Checking the export against the torch model on the test rows..."):
             found = check_onnx(run, result.directory, registry=registry)
-        line = (f"Checked on {found.rows} test rows: ONNX max |probability difference| {found.onnx_max_diff:.1e}, "
-                f"{found.onnx_label_mismatches} labels differ; test F1 torch {found.torch_f1:.4f}, "
-                f"ONNX {found.onnx_f1:.4f}")
-        if found.int8_max_diff is not None:
-            line += (f"; int8 max difference {found.int8_max_diff:.1e}, {found.int8_label_mismatches} labels "
-                     f"differ, F1 {found.int8_f1:.4f}")
+        what = "probability" if found.compared in ("probabilities", "probability") else found.compared
+
+        def versus(name: str, difference: float, mismatches: int | None) -> str:
+            shown = f"{difference:.1e}" if difference != float("inf") else "- (lists of other lengths)"
+            labels = f", {mismatches} labels differ" if found.labels else ""
+            return f"{name} max |{what} difference| {shown}{labels}"
+
+        line = (f"Checked on {found.rows} test rows against torch: {versus('ONNX', found.onnx_max_diff, found.onnx_label_mismatches)}"
+                + (f"; {versus('int8', found.int8_max_diff, found.int8_label_mismatches)}"
+                   if found.int8_max_diff is not None else "")
+                + f". Test F1: torch {found.torch_f1:.4f}, ONNX {found.onnx_f1:.4f}"
+                + (f", int8 {found.int8_f1:.4f}" if found.int8_f1 is not None else ""))
         out.print(line, highlight=False, soft_wrap=True)
     out.print(f"Use it: from fg_automl_onnx import OnnxModel; OnnxModel({str(result.directory)!r}).predict(frame) "
               f"(run from {result.directory}, or put it on sys.path)", highlight=False, soft_wrap=True, markup=False)

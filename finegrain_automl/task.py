@@ -359,6 +359,14 @@ class Task(abc.ABC):
         """
         return []
 
+    def prediction_rows(self, data: Dataset) -> pd.DataFrame:
+        """The rows to give :meth:`FittedModel.predict` so that :meth:`metrics`
+        scores its predictions of ``data`` (``fg-automl export`` checks an
+        export on the test rows this way). Default: ``data.features``. A
+        recommender returns the users alone: its ``predict`` leaves out the
+        items a row pairs with a user, which are the answers."""
+        return data.features
+
     def onnx_network(self, model: FittedModel) -> OnnxNetwork:
         """Called by ``fg-automl export --format onnx`` for each network of a
         run's final model (the model, or each member of an ensemble).

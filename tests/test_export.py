@@ -82,7 +82,8 @@ def test_fg_automl_export_prints_sizes_and_the_check(run_dir: Path, registry, mo
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert f"Wrote {run_dir / 'onnx'}" in text and "int8" in text
-    assert "Checked on 40 test rows: ONNX max |probability difference|" in text and "0 labels differ" in text
+    assert "Checked on 40 test rows against torch: ONNX max |probability difference|" in text
+    assert "0 labels differ" in text and "Test F1: torch" in text
     # Exporting again replaces the earlier export; a folder holding something else is refused.
     again = runner.invoke(cli.app, ["export", "--run", str(run_dir), "--no-check"])
     assert again.exit_code == 0, again.output

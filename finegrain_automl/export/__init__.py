@@ -142,6 +142,8 @@ def export_onnx(
     for index, (member, weight) in enumerate(members):
         progress(f"exporting network {index + 1} of {len(members)}")
         network = task.onnx_network(member)
+        if network.activation is None and len(members) > 1:
+            raise ExportNotSupported("an ensemble of a task whose predictions are not class probabilities")
         if preprocess is not None and network.preprocess != preprocess:
             raise ExportNotSupported("the ensemble's members use different preprocessing modules")
         preprocess, classes = network.preprocess, network.classes
@@ -195,19 +197,40 @@ def _export_network(network: OnnxNetwork, path: Path) -> None:
     dynamic = network.dynamic_axes
     if dynamic is None:
         dynamic = {name: {0: "rows"} for name in (*names, *network.outputs)}
-    with torch.no_grad():
-        torch.onnx.export(network.module.eval(), example, str(path), input_names=names,
-                          output_names=list(network.outputs), dynamic_axes=dict(dynamic), opset_version=OPSET,
-                          dynamo=False)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(network.module.eval(), example, str(path), input_names=names,
+                              output_names=list(network.outputs), dynamic_axes=dict(dynamic), opset_version=OPSET,
+                              dynamo=False)
+    except Exception as exc:  # noqa: BLE001 - an operator ONNX lacks, a shape it cannot trace...
+        reason = " ".join(str(exc).split())[:300]
+        raise ExportNotSupported(f"the network {type(network.module).__name__} cannot be exported to ONNX "
+                                 f"(opset {OPSET}): {type(exc).__name__}: {reason}") from None
 
 
 def _quantize_int8(path: Path) -> Path:
     """``member-i.int8.onnx``: dynamic int8 quantisation of the weights of ``path``
     (onnxruntime; activations are quantised on the fly, per batch)."""
+    import logging
+    import tempfile
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     target = path.with_suffix(".int8.onnx")
-    quantize_dynamic(str(path), str(target), weight_type=QuantType.QInt8)
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / path.name
+        try:  # shape inference and graph optimisation first, as onnxruntime recommends
+            quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
+        except Exception:  # noqa: BLE001 - an optimisation only: quantise the network as exported
+            prepared = path
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # its "consider pre-processing" advice, given all the same
+        try:
+            quantize_dynamic(str(prepared), str(target), weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
     return target
 
 
@@ -225,6 +248,11 @@ class ExportCheck:
     torch_f1: float
     onnx_f1: float
     int8_f1: float | None
+    #: What the differences are of: ``"probabilities"`` (a classifier's), or the
+    #: predictions' ``"probability"`` or ``"score"`` column.
+    compared: str = "probabilities"
+    #: Whether the predictions have labels (then the mismatches count them).
+    labels: bool = True
 
 
 def check_onnx(run_dir: Path, directory: Path, *, registry: Any = None) -> ExportCheck:
@@ -248,21 +276,22 @@ def check_onnx(run_dir: Path, directory: Path, *, registry: Any = None) -> Expor
     prepared = prepare_recorded_search(registry, run_dir=run_dir, record=record, settings=settings,
                                        command="fg-automl export")
     task, test = prepared.task, prepared.data.take(prepared.splits.test)
+    rows = task.prediction_rows(test)
     model = load_fitted_model(run_dir, task=task, families=registry.families[task.name])
-    predicted = model.predict(test.features)
-    matrix = model.predict_proba(test.features)  # None where the model gives no class probabilities
-    full = matrix is not None
+    predicted = model.predict(rows)
+    matrix = model.predict_proba(rows)  # None where the model gives no class probabilities
     labels = predicted["label"].to_numpy() if "label" in predicted else None
-    expected = np.asarray(matrix if full else predicted.get("probability", predicted.get("score")), dtype=np.float64)
+    column = "probability" if "probability" in predicted else "score"
+    expected = np.asarray(matrix if matrix is not None else predicted[column], dtype=np.float64)
 
     def compare(int8: bool) -> tuple[float, int, float]:
         exported = OnnxModel(directory, int8=int8)
-        table = exported.predict(test.features)
-        column = "probability" if "probability" in table else "score"
-        found = exported.predict_proba(test.features) if full else table[column].to_numpy()
-        differ = (table["label"].to_numpy() != labels) if labels is not None else np.zeros(0, dtype=bool)
-        difference = float(np.abs(found - expected).max()) if found.shape == expected.shape else float("inf")
-        return difference, int(differ.sum()), float(task.metrics(test, table)["f1"])
+        table = exported.predict(rows)
+        found = np.asarray(exported.predict_proba(rows) if matrix is not None else table[column], dtype=np.float64)
+        # Lists of another length (a recommender's) cannot be compared value by value.
+        difference = float(np.nanmax(np.abs(found - expected))) if found.shape == expected.shape else float("inf")
+        differ = int((table["label"].to_numpy() != labels).sum()) if labels is not None else 0
+        return difference, differ, float(task.metrics(test, table)["f1"])
 
     onnx = compare(False)
     has_int8 = all(member["int8_file"] for member in read_pipeline(directory)["members"])
@@ -270,7 +299,8 @@ def check_onnx(run_dir: Path, directory: Path, *, registry: Any = None) -> Expor
     return ExportCheck(
         rows=len(test), onnx_max_diff=onnx[0], onnx_label_mismatches=onnx[1], int8_max_diff=int8[0],
         int8_label_mismatches=int8[1], torch_f1=float(task.metrics(test, predicted)["f1"]),
-        onnx_f1=onnx[2], int8_f1=int8[2],
+        onnx_f1=onnx[2], int8_f1=int8[2], compared=column if matrix is None else "probabilities",
+        labels=labels is not None,
     )
 
 

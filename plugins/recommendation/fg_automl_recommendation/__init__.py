@@ -13,6 +13,8 @@ k folds (the core's ``spread`` split strategy), so every scored user has
 training history; users with too few interactions are only trained on. The
 model families are matrix factorisation (BPR or sampled softmax), NeuMF, a
 two-tower model, EASE (closed form or gradient descent) and Mult-VAE.
+Each exports to ONNX (``fg-automl export``): its catalogue scorer, and a
+numpy module that makes the same top-K lists from the scores.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from finegrain_automl import (
     hookimpl,
     saved_family,
 )
+from finegrain_automl.export import OnnxNetwork
 from finegrain_automl.figures import Figure
 from finegrain_automl.space import load_space
 
@@ -160,6 +163,11 @@ class RecommendationTask(Task):
         excluded, ``data``'s own items not: they are the held-out answers)."""
         return self.metrics(data, _recommend(model, data))
 
+    def prediction_rows(self, data: Dataset) -> pd.DataFrame:
+        """The users of ``data`` alone: ``predict`` leaves out the items a row
+        pairs with its user, and here those are the held-out answers."""
+        return data.features[[USER]].drop_duplicates()
+
     def metrics(self, data: Dataset, predictions: pd.DataFrame) -> dict[str, float]:
         scores = frame_metrics(data.features[[USER, ITEM]], predictions, k=_k(data))
         return {name: scores[name] for name in METRIC_NAMES}
@@ -178,6 +186,15 @@ class RecommendationTask(Task):
     def prediction_table(self, predictions: pd.DataFrame) -> pd.DataFrame:
         """One row per user and rank: ``user``, ``rank``, ``item``, ``score``, ``source``."""
         return predictions[[USER, "rank", ITEM, "score", "source"]]
+
+    def onnx_network(self, model: FittedModel) -> OnnxNetwork:
+        """The network that scores the whole catalogue for a block of users (their
+        indices; their training rows for EASE and Mult-VAE), and a numpy module
+        that makes :meth:`RecommenderModel.predict`'s lists from its scores
+        (training items masked, the top K, popularity lists for unknown users)."""
+        from fg_automl_recommendation._onnx import onnx_network
+
+        return onnx_network(_recommender(model))
 
     def load_model(self, state: Mapping[str, Any], *, families: Mapping[str, ModelFamily]) -> FittedModel:
         return load_recommender(state, saved_family(state, families=families, expected_format=FORMAT))

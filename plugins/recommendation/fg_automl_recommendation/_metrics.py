@@ -70,6 +70,10 @@ def top_k(
         k: List length; item ``-1`` (score NaN) fills the places of a user
             who has fewer than ``k`` items left to recommend.
         rows_per_block: Users scored at a time (:func:`block_rows`).
+
+    Ties go to the lower item index, and an item scored NaN is never
+    recommended: the rule of the ONNX export's ``best_items``, so that the
+    exported lists are these.
     """
     users = np.asarray(users, dtype=np.int64)
     items = np.full((len(users), k), -1, dtype=np.int64)
@@ -81,14 +85,36 @@ def top_k(
         seen = exclude[block].tocoo()
         rows, cols = torch.from_numpy(seen.row.astype(np.int64)), torch.from_numpy(seen.col.astype(np.int64))
         block_scores[rows, cols] = -torch.inf
+        if torch.isnan(block_scores).any():  # a NaN score recommends nothing
+            block_scores.masked_fill_(torch.isnan(block_scores), -torch.inf)
         width = min(k, block_scores.shape[1])
-        values, chosen = torch.topk(block_scores, width, dim=1)
+        values, chosen = _best(block_scores, width)
         empty = torch.isneginf(values)
         chosen[empty], values[empty] = -1, torch.nan
         items[start : start + len(block), :width] = chosen.numpy()
         scores[start : start + len(block), :width] = values.numpy()
         del block_scores, values, chosen, empty  # else two blocks are alive while the next is scored
     return items, scores
+
+
+def _best(scores: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``width`` best scores of each row and their items, best first, a
+    tie to the lower item index (the rule of the export's ``best_items``)."""
+    values, chosen = torch.topk(scores, width, dim=1)
+    last = values[:, -1:]
+    # topk picks arbitrarily among the items tied with the last place: take the lowest indices instead.
+    crowded = ((scores == last).sum(1) > (values == last).sum(1)) & (last.squeeze(1) > -torch.inf)
+    rows = torch.nonzero(crowded).squeeze(1)
+    if len(rows):
+        block, bound = scores[rows], last[rows]
+        above, tied = block > bound, block == bound
+        need = width - above.sum(1, keepdim=True)
+        take = above | (tied & (tied.cumsum(1) <= need))
+        chosen[rows] = torch.nonzero(take)[:, 1].view(len(rows), width)  # row-major: item order
+        values[rows] = block.gather(1, chosen[rows])
+    chosen, by_item = torch.sort(chosen, dim=1)  # ties within the list: the lower item first
+    values, by_score = torch.sort(values.gather(1, by_item), dim=1, descending=True, stable=True)
+    return values, chosen.gather(1, by_score)
 
 
 def user_scores(

@@ -294,9 +294,9 @@ class TabularPreprocessor:
             scaling=state.get("scaling", "standard"),
         )
         n_columns = len(state["numeric_columns"])
-        self._quantiles = np.asarray(state.get("quantiles", []), dtype=np.float64).reshape(-1, n_columns)
+        self._quantiles = _grid(state.get("quantiles", []), n_columns)
         n_encoded = n_columns + int(np.sum(state["indicator"]))
-        self._bin_quantiles = np.asarray(state.get("bin_quantiles", []), dtype=np.float64).reshape(-1, n_encoded)
+        self._bin_quantiles = _grid(state.get("bin_quantiles", []), n_encoded)
         self.numeric_columns = list(state["numeric_columns"])
         self.categorical_columns = list(state["categorical_columns"])
         self._median = np.asarray(state["median"], dtype=np.float64)
@@ -307,6 +307,13 @@ class TabularPreprocessor:
         self._vocabularies = [list(v) for v in state["vocabularies"]]
         self._fitted = True
         return self
+
+
+def _grid(rows: list[Any], n_columns: int) -> np.ndarray:
+    """Saved quantiles as float64 ``[n_quantiles, n_columns]`` (``n_columns`` may be 0:
+    a table of categorical columns only)."""
+    grid = np.asarray(rows, dtype=np.float64)
+    return grid.reshape(-1, n_columns) if n_columns else grid.reshape(len(rows), 0)
 
 
 def _numeric_matrix(frame: pd.DataFrame, columns: list[Any]) -> np.ndarray:

@@ -21,6 +21,7 @@ from fg_automl_tabular._models import TABULAR_FAMILIES
 from finegrain_automl.task import FitContext, FittedModel, ModelFamily, Task
 
 if TYPE_CHECKING:
+    from finegrain_automl.export import OnnxNetwork
     from finegrain_automl.figures import Figure
 
 __all__ = ["TabularBinaryTask"]
@@ -105,6 +106,14 @@ class TabularBinaryTask(Task):
         from fg_automl_tabular._figures import binary_report_figures
 
         return binary_report_figures(model, data)
+
+    def onnx_network(self, model: FittedModel) -> OnnxNetwork:
+        """The model's network on ``(x_num, x_cat)``, its threshold and labels, and its
+        preprocessing as :mod:`fg_automl_tabular.onnx_preprocess` (numpy and pandas
+        only) with the fitted preprocessor's statistics. Every family exports."""
+        from fg_automl_tabular._export import onnx_network
+
+        return onnx_network(model)
 
     def load_model(self, state: Mapping[str, Any], *, families: Mapping[str, ModelFamily]) -> FittedModel:
         from fg_automl_tabular._binary import load_binary_classifier

@@ -187,6 +187,15 @@ def test_every_scaling_survives_the_state_round_trip(train_frame, other_frame, s
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("scaling", ["standard", "quantile", "robust"])
+def test_a_table_of_categorical_columns_only_survives_the_state_round_trip(train_frame, other_frame, scaling):
+    fitted = TabularPreprocessor(scaling=scaling).fit(train_frame[["colour", "flag"]])
+    loaded = TabularPreprocessor.from_state(fitted.to_state())  # no numeric column: empty quantile grids
+    assert loaded.spec == fitted.spec and loaded.spec.n_numeric == 0
+    for a, b in zip(loaded.transform(other_frame), fitted.transform(other_frame), strict=True):
+        assert torch.equal(a, b)
+
+
 def test_unknown_scaling_is_refused():
     with pytest.raises(ValueError, match="scaling must be one of"):
         TabularPreprocessor(scaling="minmax")
