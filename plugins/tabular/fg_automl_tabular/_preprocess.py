@@ -18,6 +18,8 @@ from finegrain_automl.errors import DataError
 from fg_automl_tabular._columns import column_kind, split_columns
 from fg_automl_tabular._config import NUMERIC_SCALINGS
 from fg_automl_tabular._spec import TabularSpec
+# One copy of the numeric steps: the ONNX export's numpy-only module runs them too.
+from fg_automl_tabular.onnx_preprocess import quantile_normal, signed_log1p
 
 __all__ = ["BIN_QUANTILE_LEVELS", "NUMERIC_SCALINGS", "TabularPreprocessor"]
 
@@ -141,9 +143,9 @@ class TabularPreprocessor:
         self._mean, self._std = np.zeros(n_columns), np.ones(n_columns)
         if self.scaling == "standard":
             skew = _skewness(imputed)
-            skew_log = _skewness(_signed_log1p(imputed))
+            skew_log = _skewness(signed_log1p(imputed))
             self._use_log = (np.abs(skew) > self.skew_threshold) & (np.abs(skew_log) < np.abs(skew))
-            transformed = np.where(self._use_log, _signed_log1p(imputed), imputed)
+            transformed = np.where(self._use_log, signed_log1p(imputed), imputed)
             if len(values):
                 std = transformed.std(axis=0)
                 self._mean, self._std = transformed.mean(axis=0), np.where(std > 1e-12, std, 1.0)
@@ -202,10 +204,10 @@ class TabularPreprocessor:
         missing = np.isnan(values)
         imputed = np.where(missing, self._median, values)
         if self.scaling == "quantile":
-            scaled = _quantile_normal(imputed, self._quantiles)
+            scaled = quantile_normal(imputed, self._quantiles)
         else:
             if self._use_log.any():
-                imputed = np.where(self._use_log, _signed_log1p(imputed), imputed)
+                imputed = np.where(self._use_log, signed_log1p(imputed), imputed)
             scaled = (imputed - self._mean) / self._std
             if self.scaling == "robust":
                 scaled = scaled / np.sqrt(1 + (scaled / _SMOOTH_CLIP) ** 2)
@@ -344,29 +346,6 @@ def _parse_numbers(series: pd.Series, column: Any) -> pd.Series:
 def _category_strings(series: pd.Series) -> pd.Series:
     """Returns ``series`` as strings, keeping missing values missing."""
     return series.astype("string")
-
-
-def _quantile_normal(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
-    """Maps each column through its empirical distribution function (``quantiles``,
-    ``[n_quantiles, n_columns]``) to a standard normal, as scikit-learn's
-    ``QuantileTransformer(output_distribution="normal")`` does: interpolated
-    forwards and backwards and averaged, so that repeated values land in the
-    middle of their run, and clipped to the normal quantiles of ``1e-7``."""
-    from scipy.special import ndtri
-
-    references = np.linspace(0.0, 1.0, len(quantiles))
-    out = np.empty_like(values)
-    for j in range(values.shape[1]):
-        column = quantiles[:, j]
-        forward = np.interp(values[:, j], column, references)
-        backward = -np.interp(-values[:, j], -column[::-1], -references[::-1])
-        out[:, j] = (forward + backward) / 2
-    bound = 1e-7
-    return ndtri(np.clip(out, bound, 1 - bound))
-
-
-def _signed_log1p(values: np.ndarray) -> np.ndarray:
-    return np.sign(values) * np.log1p(np.abs(values))
 
 
 def _skewness(values: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["FORMAT", "normal_quantile", "preprocess"]
+__all__ = ["FORMAT", "normal_quantile", "preprocess", "quantile_normal", "signed_log1p"]
 
 #: The ``spec["format"]`` this module reads.
 FORMAT = "fg_automl_tabular.onnx_preprocess/1"
@@ -100,11 +100,11 @@ def _encode_numeric(values: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     missing = np.isnan(values)
     imputed = np.where(missing, median, values)
     if spec["scaling"] == "quantile":
-        scaled = _quantile_normal(imputed, _quantile_grid(spec, values.shape[1]))
+        scaled = quantile_normal(imputed, _quantile_grid(spec, values.shape[1]))
     else:
         use_log = np.asarray(spec["use_log"], dtype=bool)
         if use_log.any():
-            imputed = np.where(use_log, _signed_log1p(imputed), imputed)
+            imputed = np.where(use_log, signed_log1p(imputed), imputed)
         mean, std = np.asarray(spec["mean"], dtype=np.float64), np.asarray(spec["std"], dtype=np.float64)
         scaled = (imputed - mean) / std
         if spec["scaling"] == "robust":
@@ -119,7 +119,7 @@ def _quantile_grid(spec: dict[str, Any], n_columns: int) -> np.ndarray:
     return grid.reshape(-1, n_columns) if n_columns else grid.reshape(len(spec["quantiles"]), 0)
 
 
-def _quantile_normal(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+def quantile_normal(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
     """Each column through its empirical distribution function to a standard normal,
     averaged forwards and backwards (scikit-learn's ``QuantileTransformer``)."""
     references = np.linspace(0.0, 1.0, len(quantiles))
@@ -132,7 +132,7 @@ def _quantile_normal(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
     return normal_quantile(np.clip(out, _QUANTILE_BOUND, 1 - _QUANTILE_BOUND))
 
 
-def _signed_log1p(values: np.ndarray) -> np.ndarray:
+def signed_log1p(values: np.ndarray) -> np.ndarray:
     return np.sign(values) * np.log1p(np.abs(values))
 
 

@@ -356,7 +356,7 @@ def test_labels_keep_their_values_in_the_export(tmp_path):
 
 
 def test_the_export_predicts_without_torch_scipy_or_the_plugin(tmp_path):
-    model = _fitted("tabm-periodic-quantile")  # the quantile scaling: scipy's ndtri in the plugin
+    model = _fitted("tabm-periodic-quantile")  # the quantile scaling: the inverse normal CDF of the module
     directory = _export(model, tmp_path)
     TEST.features.to_pickle(tmp_path / "rows.pkl")
     np.save(tmp_path / "expected.npy", model.predict_proba(TEST.features))
