@@ -107,38 +107,51 @@ def _measure(run_dir: Path, registry, console) -> list[tuple[str, ...]]:
     console.print(f"[bold]{task.name}[/] ({run_dir.name}): exporting ...")
     result = export_onnx(run_dir, quantize="int8", registry=registry, output=run_dir / "onnx-bench")
     onnx, int8 = OnnxModel(result.directory, threads=1), OnnxModel(result.directory, int8=True, threads=1)
-    reference = np.asarray(model.predict_proba(test.features))
+    rows_to_predict = task.prediction_rows(test)
+    classifier = onnx.classifier
+    reference = _outputs(model, rows_to_predict, classifier=classifier)
     name = "ensemble" if getattr(model, "members", None) else str(record.best.config.get("model"))
     sizes = {"torch": result.model_pt_bytes, "ONNX": result.onnx_bytes, "ONNX int8": result.int8_bytes}
     runners = {"torch": model, "ONNX": onnx, "ONNX int8": int8}
     rows = []
     for label, runner in runners.items():
-        single, batched = _rows_per_second(runner, test.features)
-        probabilities = np.asarray(runner.predict_proba(test.features))
-        predictions = runner.predict(test.features)
-        f1 = float(task.metrics(test, predictions)["f1"])
+        single, batched = _rows_per_second(runner, rows_to_predict, classifier=classifier)
+        outputs = _outputs(runner, rows_to_predict, classifier=classifier)
+        f1 = float(task.metrics(test, runner.predict(rows_to_predict))["f1"])
+        difference = (np.nanmax(np.abs(outputs - reference)) if outputs.shape == reference.shape else float("inf"))
         rows.append((
             task.name, f"{name}: {label}", f"{sizes[label] / 1e6:.3f}",
             f"{result.model_pt_bytes / sizes[label]:.1f}", f"{single:,.0f}", f"{batched:,.0f}", f"{f1:.4f}",
-            "-" if label == "torch" else f"{np.abs(probabilities - reference).max():.1e}",
+            "-" if label == "torch" else f"{difference:.1e}",
         ))
     return rows
 
 
-def _rows_per_second(runner, features) -> tuple[float, float]:
-    """Rows per second one row at a time, and in batches of :data:`BATCH` rows."""
+def _outputs(runner, rows, *, classifier: bool):
+    """A classifier's class probabilities; another model's prediction scores."""
+    import numpy as np
+
+    if classifier:
+        return np.asarray(runner.predict_proba(rows), dtype=np.float64)
+    return np.asarray(runner.predict(rows)["score"], dtype=np.float64)
+
+
+def _rows_per_second(runner, features, *, classifier: bool) -> tuple[float, float]:
+    """Rows per second one row at a time, and in batches of :data:`BATCH` rows
+    (``predict_proba`` of a classifier, else ``predict``)."""
+    call = runner.predict_proba if classifier else runner.predict
     rows = [features.iloc[[i % len(features)]] for i in range(SINGLE_ROWS + 20)]
     for row in rows[:20]:
-        runner.predict_proba(row)
+        call(row)
     started = time.perf_counter()
     for row in rows[20:]:
-        runner.predict_proba(row)
+        call(row)
     single = SINGLE_ROWS / (time.perf_counter() - started)
     batch = features.sample(n=BATCH, replace=len(features) < BATCH, random_state=0)
-    runner.predict_proba(batch)
+    call(batch)
     repeats, started = 5, time.perf_counter()
     for _ in range(repeats):
-        runner.predict_proba(batch)
+        call(batch)
     return single, repeats * BATCH / (time.perf_counter() - started)
 
 
