@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,7 +199,8 @@ def _export_network(network: OnnxNetwork, path: Path) -> None:
     if dynamic is None:
         dynamic = {name: {0: "rows"} for name in (*names, *network.outputs)}
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's advice on Python values and RNN batch sizes
             torch.onnx.export(network.module.eval(), example, str(path), input_names=names,
                               output_names=list(network.outputs), dynamic_axes=dict(dynamic), opset_version=OPSET,
                               dynamo=False)

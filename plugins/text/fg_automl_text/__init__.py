@@ -6,7 +6,9 @@ Users' own CSV or JSONL files work too, binary or multi-class: the text column
 is ``--text-column`` (default ``text``), the label column ``--target``
 (default ``label``). Each fit trains its own subword tokenizer on its training
 rows only; the model families are a fastText-like bag of embeddings, a 1-D
-CNN, an LSTM/GRU encoder and a small Transformer encoder.
+CNN, an LSTM/GRU encoder and a small Transformer encoder. Every family exports
+to ONNX, with the tokenizer reimplemented in pure Python
+(:mod:`fg_automl_text.onnx_preprocess`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from finegrain_automl import (
 from finegrain_automl.space import load_space
 
 if TYPE_CHECKING:
+    from finegrain_automl.export import OnnxNetwork
     from finegrain_automl.figures import Figure
 
 __all__ = [
@@ -125,6 +128,20 @@ class TextTask(Task):
         from fg_automl_text._figures import text_report_figures
 
         return text_report_figures(model, data)
+
+    def onnx_network(self, model: FittedModel) -> OnnxNetwork:
+        """Returns ``model``'s network on ``token_ids`` and ``mask`` (softmax over the
+        classes, the most probable wins) with its tokenizer as the spec of
+        :mod:`fg_automl_text.onnx_preprocess`, which tokenises in pure Python
+        exactly as ``tokenizers`` does.
+
+        Raises:
+            ExportNotSupported: The model's tokenizer uses a feature that
+                ``onnx_preprocess`` does not reproduce.
+        """
+        from fg_automl_text._onnx import text_onnx_network
+
+        return text_onnx_network(model)
 
     def load_model(self, state: Mapping[str, Any], *, families: Mapping[str, ModelFamily]) -> FittedModel:
         from fg_automl_text._classifier import load_text_classifier
