@@ -71,7 +71,14 @@ class TextClassifier(FittedModel):
             )
         if len(features) == 0:
             return np.zeros((0, self.spec.n_classes))
-        texts = features[TEXT_FEATURE].astype(str).tolist()
+        texts = features[TEXT_FEATURE].astype(str)
+        missing = np.flatnonzero(texts.isna().to_numpy())
+        if len(missing):  # pandas keeps a missing value missing through astype(str)
+            raise DataError(
+                f"Column {TEXT_FEATURE!r} has no text in {len(missing)} of {len(texts)} rows (first: row "
+                f"{missing[0] + 1}, counting from 1); fill in those texts or remove those rows."
+            )
+        texts = texts.tolist()
         ids, lengths = encode_texts(self.tokenizer, texts, max_length=self.spec.max_length)
         return predict_probabilities(self.network, torch.from_numpy(ids), torch.from_numpy(lengths))
 

@@ -250,3 +250,15 @@ def test_fg_automl_export_of_a_text_search(tmp_path: Path, small_sms: pd.DataFra
     assert found.onnx_max_diff < 1e-4 and found.onnx_label_mismatches == 0 and found.onnx_f1 == found.torch_f1
     assert found.int8_max_diff is not None and found.int8_max_diff < 0.1
     assert abs(found.int8_f1 - found.torch_f1) <= 0.05
+
+
+def test_a_missing_text_is_the_same_clear_error_for_torch_and_the_export(fitted) -> None:
+    from finegrain_automl.errors import DataError
+    from fg_automl_text.onnx_preprocess import preprocess
+
+    model = fitted[next(iter(VARIANTS))]
+    frame = pd.DataFrame({"text": ["free prize now", None, "see you at 5"]})
+    with pytest.raises(DataError, match=r"has no text in 1 of 3 rows \(first: row 2"):
+        model.predict(frame)
+    with pytest.raises(ValueError, match=r"has no text in 1 of 3 rows \(first: row 2"):
+        preprocess(frame, dict(TextTask().onnx_network(model).spec))
