@@ -484,18 +484,19 @@ def export(
               soft_wrap=True)
     sizes = f"model.pt {result.model_pt_bytes / 1e6:.2f} MB, ONNX {result.onnx_bytes / 1e6:.2f} MB"
     if result.int8_bytes is not None:
-        sizes += (f", int8 {result.int8_bytes / 1e6:.2f} MB "
-                  f"({result.model_pt_bytes / max(result.int8_bytes, 1):.1f}x smaller than model.pt)")
+        sizes += f", int8 {result.int8_bytes / 1e6:.2f} MB (model.pt / int8 = {result.model_pt_bytes / max(result.int8_bytes, 1):.1f})"
     out.print(f"Sizes: {sizes}", highlight=False)
     if check:
         with err.status("Checking the export against the torch model on the test rows..."):
             found = check_onnx(run, result.directory, registry=registry)
-        what = "probability" if found.compared in ("probabilities", "probability") else found.compared
+        classifier = found.compared == "probabilities"
 
         def versus(name: str, difference: float, mismatches: int | None) -> str:
-            shown = f"{difference:.1e}" if difference != float("inf") else "- (lists of other lengths)"
-            labels = f", {mismatches} labels differ" if found.labels else ""
-            return f"{name} max |{what} difference| {shown}{labels}"
+            if classifier:
+                return f"{name} max |probability difference| {difference:.1e}, {mismatches} labels differ"
+            largest = (f" (largest difference of a number in rows of the same form {difference:.1e})"
+                       if mismatches and mismatches < found.rows and difference != float("inf") else "")
+            return f"{name} predictions differ in {mismatches} of {found.rows} rows{largest}"
 
         line = (f"Checked on {found.rows} test rows against torch: {versus('ONNX', found.onnx_max_diff, found.onnx_label_mismatches)}"
                 + (f"; {versus('int8', found.int8_max_diff, found.int8_label_mismatches)}"

@@ -123,3 +123,25 @@ def test_a_task_without_an_onnx_export_says_so(run_dir: Path, monkeypatch) -> No
     result = runner.invoke(cli.app, ["export", "--run", str(run_dir)])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "task 'toy' does not export to ONNX (it defines no onnx_network)" in " ".join(result.output.split())
+
+
+def test_table_difference_compares_numbers_cell_by_cell_and_refuses_other_forms() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from finegrain_automl.export import table_difference
+
+    boxes = pd.DataFrame({"boxes": [np.array([[1.0, 2.0, 3.0, 4.0]]), np.zeros((0, 4))],
+                          "category": [["cat"], []], "score": [0.9, np.nan]})
+    moved = boxes.copy()
+    moved["boxes"] = [np.array([[1.0, 2.0, 3.0, 4.25]]), np.zeros((0, 4))]
+    assert table_difference(boxes, boxes) == (0.0, 0)
+    assert table_difference(boxes, moved) == (0.25, 1)  # beyond the tolerance: that row differs
+    nudged = boxes.assign(score=[0.9 + 1e-6, np.nan])
+    assert table_difference(boxes, nudged)[1] == 0 and table_difference(boxes, nudged)[0] < 1e-5
+    renamed = boxes.assign(category=[["dog"], []])
+    assert table_difference(boxes, renamed) == (0.0, 1)  # not a number: must be equal
+    more = boxes.assign(boxes=[np.zeros((2, 4)), np.zeros((0, 4))])
+    assert table_difference(boxes, more) == (0.0, 1)  # another number of boxes
+    assert table_difference(boxes, boxes.assign(score=[0.9, 0.5]))[1] == 1  # a missing value filled in
+    assert table_difference(boxes, boxes.drop(columns="score")) == (float("inf"), 2)

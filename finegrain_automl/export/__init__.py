@@ -29,7 +29,7 @@ import numpy as np
 from finegrain_automl.errors import FgAutomlError
 
 __all__ = ["ExportCheck", "ExportNotSupported", "ExportResult", "OnnxNetwork", "check_onnx", "export_onnx",
-           "onnx_members"]
+           "onnx_members", "table_difference"]
 
 #: Quantisations ``--quantize`` accepts.
 QUANTIZATIONS = ("int8",)
@@ -241,8 +241,11 @@ class ExportCheck:
     """The exported networks against the torch model, on the run's test rows."""
 
     rows: int
-    #: Largest absolute difference of any class probability, ONNX against torch (and int8 against torch).
+    #: Largest absolute difference of any class probability, ONNX against torch (and int8 against
+    #: torch); for a task that is not a classifier, of any number of its predictions.
     onnx_max_diff: float
+    #: Rows whose label differs; for a task that is not a classifier, rows whose
+    #: predictions differ (:func:`table_difference`).
     onnx_label_mismatches: int
     int8_max_diff: float | None
     int8_label_mismatches: int | None
@@ -250,11 +253,9 @@ class ExportCheck:
     torch_f1: float
     onnx_f1: float
     int8_f1: float | None
-    #: What the differences are of: ``"probabilities"`` (a classifier's), or the
-    #: predictions' ``"probability"`` or ``"score"`` column.
+    #: What the differences are of: ``"probabilities"`` (a classifier's, and the
+    #: mismatches count labels), or ``"prediction"`` (the prediction tables, row by row).
     compared: str = "probabilities"
-    #: Whether the predictions have labels (then the mismatches count them).
-    labels: bool = True
 
 
 def check_onnx(run_dir: Path, directory: Path, *, registry: Any = None) -> ExportCheck:
@@ -283,16 +284,17 @@ def check_onnx(run_dir: Path, directory: Path, *, registry: Any = None) -> Expor
     predicted = model.predict(rows)
     matrix = model.predict_proba(rows)  # None where the model gives no class probabilities
     labels = predicted["label"].to_numpy() if "label" in predicted else None
-    column = "probability" if "probability" in predicted else "score"
-    expected = np.asarray(matrix if matrix is not None else predicted[column], dtype=np.float64)
 
     def compare(int8: bool) -> tuple[float, int, float]:
         exported = OnnxModel(directory, int8=int8)
         table = exported.predict(rows)
-        found = np.asarray(exported.predict_proba(rows) if matrix is not None else table[column], dtype=np.float64)
-        # Lists of another length (a recommender's) cannot be compared value by value.
-        difference = float(np.nanmax(np.abs(found - expected))) if found.shape == expected.shape else float("inf")
-        differ = int((table["label"].to_numpy() != labels).sum()) if labels is not None else 0
+        if exported.classifier:  # class probabilities (or the predicted class's, where torch gives no matrix)
+            found = exported.predict_proba(rows) if matrix is not None else table["probability"].to_numpy()
+            wanted = matrix if matrix is not None else predicted["probability"].to_numpy()
+            difference = float(np.abs(np.asarray(found, dtype=np.float64) - np.asarray(wanted)).max())
+            differ = int((table["label"].to_numpy() != labels).sum()) if labels is not None else 0
+        else:
+            difference, differ = table_difference(predicted, table)
         return difference, differ, float(task.metrics(test, table)["f1"])
 
     onnx = compare(False)
@@ -301,9 +303,50 @@ def check_onnx(run_dir: Path, directory: Path, *, registry: Any = None) -> Expor
     return ExportCheck(
         rows=len(test), onnx_max_diff=onnx[0], onnx_label_mismatches=onnx[1], int8_max_diff=int8[0],
         int8_label_mismatches=int8[1], torch_f1=float(task.metrics(test, predicted)["f1"]),
-        onnx_f1=onnx[2], int8_f1=int8[2], compared=column if matrix is None else "probabilities",
-        labels=labels is not None,
+        onnx_f1=onnx[2], int8_f1=int8[2],
+        compared="probabilities" if read_pipeline(directory)["members"][0]["activation"] else "prediction",
     )
+
+
+#: Numbers of two prediction tables closer than this count as equal (:func:`table_difference`).
+TABLE_TOLERANCE = 1e-4
+
+
+def table_difference(expected: Any, found: Any) -> tuple[float, int]:
+    """Compares two prediction tables row by row (a recommender's lists, a
+    detector's boxes): the largest absolute difference of their numbers (arrays
+    included) over the rows of the same form, and how many rows differ: in
+    form, in a cell that is not a number (items, classes, in order), or by more
+    than :data:`TABLE_TOLERANCE`. Tables of other columns or lengths: ``(inf,
+    rows)``."""
+    if list(expected.columns) != list(found.columns) or len(expected) != len(found):
+        return float("inf"), max(len(expected), len(found))
+    largest, differing = 0.0, 0
+    for want_row, got_row in zip(expected.itertuples(index=False), found.itertuples(index=False), strict=True):
+        gap = _row_gap(want_row, got_row)
+        if gap is None or gap > TABLE_TOLERANCE:
+            differing += 1
+        if gap is not None:
+            largest = max(largest, gap)
+    return largest, differing
+
+
+def _row_gap(want_row: Any, got_row: Any) -> float | None:
+    """The largest difference between the numbers of two rows; None where they differ otherwise."""
+    largest = 0.0
+    for want, got in zip(want_row, got_row, strict=True):
+        want_array, got_array = np.asarray(want), np.asarray(got)
+        if want_array.shape != got_array.shape:
+            return None
+        if want_array.dtype.kind in "fiub" and got_array.dtype.kind in "fiub":
+            want_array, got_array = want_array.astype(np.float64), got_array.astype(np.float64)
+            if not np.array_equal(np.isnan(want_array), np.isnan(got_array)):
+                return None
+            gaps = np.abs(want_array - got_array)[~np.isnan(want_array)]
+            largest = max(largest, float(gaps.max()) if gaps.size else 0.0)
+        elif not np.array_equal(want_array, got_array):
+            return None
+    return largest
 
 
 def read_pipeline(directory: Path) -> dict[str, Any]:

@@ -10,7 +10,8 @@ Rows are images; folds are cut by image (three folds, one pass, unless the
 user says otherwise: every fit trains a detector from scratch). The model
 families are torchvision's FCOS, RetinaNet, SSD and Faster R-CNN on a small
 trainable backbone; nothing is downloaded. ``predict`` writes COCO results
-JSON and, with ``--draw DIR``, the images with their boxes drawn.
+JSON and, with ``--draw DIR``, the images with their boxes drawn; ``fg-automl
+export --format onnx`` exports every family (``_onnx.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pandas as pd
 
@@ -55,6 +56,9 @@ from finegrain_automl import (
 )
 from finegrain_automl.figures import Figure
 from finegrain_automl.space import load_space
+
+if TYPE_CHECKING:
+    from finegrain_automl.export import OnnxNetwork
 
 __all__ = ["DETECTION_FAMILIES", "DetectionTask", "DetectorModel", "fg_automl_tasks"]
 
@@ -175,6 +179,14 @@ class DetectionTask(Task):
         built-in data (not ``private``) also up to four test images with their
         true boxes and the boxes found drawn on them."""
         return _report.report_figures(model, data, private=private)
+
+    def onnx_network(self, model: FittedModel) -> OnnxNetwork:
+        """The whole detector on one image (resizing, network, non-maximum
+        suppression), with a numpy module that batches and pads the images as
+        ``predict`` does and writes its table (``_onnx.py``)."""
+        from fg_automl_detection._onnx import onnx_network
+
+        return onnx_network(model)
 
     def load_model(self, state: Mapping[str, Any], *, families: Mapping[str, ModelFamily]) -> FittedModel:
         return load_detector(state, saved_family(state, families=families, expected_format=FORMAT))
