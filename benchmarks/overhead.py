@@ -14,9 +14,9 @@ concurrency, side by side in one process run:
   fg-automl (Ray already up) within 1.1x of it at concurrency 2.
 - forked workers: the same configurations split over ``concurrency`` processes
   forked from this warm one, each running its share one after another with
-  no search machinery at all (``--pin``: each on a core of its own): what
-  this machine itself allows in parallel, so the gap between it and the
-  ideal is the hardware's, not fg-automl's.
+  no search machinery at all, then the same with each pinned to a core of its
+  own: what this machine itself allows in parallel, so the gap between it and
+  the ideal is the hardware's, not fg-automl's.
 
 The fg-automl rows also split its time: the trials' own work (the sum of their
 fold times, as the trials measured them, divided by the concurrency) and the
@@ -52,7 +52,6 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--model", default="resmlp")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pin", action="store_true", help="pin each forked worker to a core of its own")
     args = parser.parse_args()
 
     import optuna
@@ -104,7 +103,8 @@ def main() -> None:
     run_all(configs)
     ideal_s = (time.perf_counter() - t0) / args.concurrency
 
-    forked_s = _forked(run_all, configs, workers=args.concurrency, pin=args.pin)
+    forked_s = _forked(run_all, configs, workers=args.concurrency, pin=False)
+    pinned_s = _forked(run_all, configs, workers=args.concurrency, pin=True)
 
     # Plain Optuna loop, one process, threads for concurrency.
     plain_study = optuna.create_study(direction="maximize")
@@ -162,7 +162,8 @@ def main() -> None:
         table.add_column(column, justify="right")
     rows = [
         (f"ideal (sequential / {args.concurrency})", ideal_s),
-        (f"forked workers, no search machinery{' (pinned)' if args.pin else ''}", forked_s),
+        ("forked workers, no search machinery", forked_s),
+        ("forked workers, each pinned to a core", pinned_s),
         ("plain Optuna loop", plain_s),
         ("fg-automl search (incl. Ray start)", ray_total_s),
         ("fg-automl search (Ray already up)", search_s),
