@@ -62,6 +62,14 @@ def preprocess(frame: pd.DataFrame, spec: dict[str, Any]) -> dict[str, np.ndarra
 
 def _numeric_matrix(frame: pd.DataFrame, columns: list[Any]) -> np.ndarray:
     """``columns`` as float64 ``[n, k]``, NaN for missing or infinite values."""
+    dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))
+    if len(dtypes) == len(frame.columns) and all(
+        isinstance(dtypes.get(c), np.dtype) and dtypes[c].kind in "iuf" for c in columns
+    ):  # plain numpy numbers (the usual case): one block copy, no per-column pandas calls
+        positions = [frame.columns.get_loc(column) for column in columns]
+        out = np.array(frame.iloc[:, positions].to_numpy(dtype=np.float64))
+        out[~np.isfinite(out)] = np.nan
+        return out
     out = np.empty((len(frame), len(columns)), dtype=np.float64)
     for j, column in enumerate(columns):
         series = frame[column]
