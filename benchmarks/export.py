@@ -61,12 +61,18 @@ def main() -> None:
         console.print(f"[bold]default search of {task}[/] ...")
         runs.append(_search(registry, task, output=output, time_budget=args.time_budget))
     table = Table(title=f"Exported winners: torch, ONNX and ONNX int8 on 1 CPU thread ({os.cpu_count()} CPUs)")
-    for column in ("task", "model", "size MB", "x smaller than model.pt", "rows/s batch 1", "rows/s batch 1024",
-                   "test F1", "max |Δp| vs torch"):
+    for column in ("task", "model", "MB", "model.pt / MB", "rows/s, 1", "rows/s, 1024", "test F1",
+                   "max diff vs torch"):
         table.add_column(column, justify="right")
     for run in runs:
-        for row in _measure(run, registry, console):
+        try:
+            measured = _measure(run, registry, console)
+        except Exception as exc:  # noqa: BLE001 - one task's failure must not hide the others' figures
+            console.print(f"[red]{run}: {type(exc).__name__}: {exc}[/]")
+            continue
+        for row in measured:
             table.add_row(*row)
+            console.print(" | ".join(row), highlight=False)
     console.print(table)
 
 
@@ -89,7 +95,7 @@ def _measure(run_dir: Path, registry, console) -> list[tuple[str, ...]]:
     import numpy as np
 
     from finegrain_automl.api import prepare_recorded_search
-    from finegrain_automl.export import export_onnx
+    from finegrain_automl.export import export_onnx, table_difference
     from finegrain_automl.export.loader import OnnxModel
     from finegrain_automl.record import RunRecord
     from finegrain_automl.results import RUN_FILE, load_fitted_model
@@ -109,31 +115,26 @@ def _measure(run_dir: Path, registry, console) -> list[tuple[str, ...]]:
     onnx, int8 = OnnxModel(result.directory, threads=1), OnnxModel(result.directory, int8=True, threads=1)
     rows_to_predict = task.prediction_rows(test)
     classifier = onnx.classifier
-    reference = _outputs(model, rows_to_predict, classifier=classifier)
+    reference = model.predict_proba(rows_to_predict) if classifier else model.predict(rows_to_predict)
     name = "ensemble" if getattr(model, "members", None) else str(record.best.config.get("model"))
     sizes = {"torch": result.model_pt_bytes, "ONNX": result.onnx_bytes, "ONNX int8": result.int8_bytes}
     runners = {"torch": model, "ONNX": onnx, "ONNX int8": int8}
     rows = []
     for label, runner in runners.items():
         single, batched = _rows_per_second(runner, rows_to_predict, classifier=classifier)
-        outputs = _outputs(runner, rows_to_predict, classifier=classifier)
-        f1 = float(task.metrics(test, runner.predict(rows_to_predict))["f1"])
-        difference = (np.nanmax(np.abs(outputs - reference)) if outputs.shape == reference.shape else float("inf"))
+        predictions = runner.predict(rows_to_predict)
+        f1 = float(task.metrics(test, predictions)["f1"])
+        if classifier:
+            shown = f"{np.abs(np.asarray(runner.predict_proba(rows_to_predict)) - reference).max():.1e}"
+        else:  # prediction tables, row by row: the largest difference of a number, rows that differ
+            difference, differing = table_difference(reference, predictions)
+            shown = f"{difference:.1e}, {differing} of {len(predictions)} rows differ"
         rows.append((
             task.name, f"{name}: {label}", f"{sizes[label] / 1e6:.3f}",
             f"{result.model_pt_bytes / sizes[label]:.1f}", f"{single:,.0f}", f"{batched:,.0f}", f"{f1:.4f}",
-            "-" if label == "torch" else f"{difference:.1e}",
+            "-" if label == "torch" else shown,
         ))
     return rows
-
-
-def _outputs(runner, rows, *, classifier: bool):
-    """A classifier's class probabilities; another model's prediction scores."""
-    import numpy as np
-
-    if classifier:
-        return np.asarray(runner.predict_proba(rows), dtype=np.float64)
-    return np.asarray(runner.predict(rows)["score"], dtype=np.float64)
 
 
 def _rows_per_second(runner, features, *, classifier: bool) -> tuple[float, float]:

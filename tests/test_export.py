@@ -109,8 +109,13 @@ def test_bad_export_options_are_one_line_errors(run_dir: Path, registry, monkeyp
     assert not (run_dir / "onnx").exists()
 
 
-def test_a_task_without_an_onnx_export_says_so(run_dir: Path, monkeypatch) -> None:
+def test_a_task_without_an_onnx_export_says_so_and_an_earlier_export_is_kept(
+    run_dir: Path, registry, monkeypatch
+) -> None:
     from finegrain_automl import Task, cli
+
+    earlier = export_onnx(run_dir, registry=registry).directory
+    before = {p.name: p.read_bytes() for p in earlier.iterdir()}
 
     class _NoExport(_Toy):
         @hookimpl
@@ -123,6 +128,8 @@ def test_a_task_without_an_onnx_export_says_so(run_dir: Path, monkeypatch) -> No
     result = runner.invoke(cli.app, ["export", "--run", str(run_dir)])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "task 'toy' does not export to ONNX (it defines no onnx_network)" in " ".join(result.output.split())
+    assert {p.name: p.read_bytes() for p in earlier.iterdir()} == before  # the failed export lost nothing
+    assert sorted(p.name for p in run_dir.iterdir() if "onnx" in p.name) == ["onnx"]  # nor left a partial one
 
 
 def test_table_difference_compares_numbers_cell_by_cell_and_refuses_other_forms() -> None:
@@ -145,3 +152,25 @@ def test_table_difference_compares_numbers_cell_by_cell_and_refuses_other_forms(
     assert table_difference(boxes, more) == (0.0, 1)  # another number of boxes
     assert table_difference(boxes, boxes.assign(score=[0.9, 0.5]))[1] == 1  # a missing value filled in
     assert table_difference(boxes, boxes.drop(columns="score")) == (float("inf"), 2)
+
+
+def test_a_task_module_that_imports_more_than_numpy_and_pandas_is_refused(run_dir: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    from finegrain_automl.export import ExportNotSupported, foreign_imports
+
+    module = tmp_path / "needs_torch.py"
+    module.write_text("import json\nimport numpy as np\nimport torch\nfrom . import helpers\n")
+    assert foreign_imports(module) == {"torch", "."}
+
+    class _Heavy(_Toy):
+        @hookimpl
+        def fg_automl_tasks(self):
+            task = ToyTask()
+            task.onnx_network = lambda model: dataclasses.replace(ToyTask.onnx_network(task, model), preprocess=module)
+            return [task]
+
+    registry = make_registry(plugins=[("toy", _Heavy())], autoload=False)
+    with pytest.raises(ExportNotSupported, match=r"needs_torch.py, the task's module for the export, imports \., "
+                                                   r"torch; it may import only numpy, pandas"):
+        export_onnx(run_dir, registry=registry)

@@ -29,8 +29,10 @@ import numpy as np
 from finegrain_automl.errors import FgAutomlError
 
 __all__ = ["ExportCheck", "ExportNotSupported", "ExportResult", "OnnxNetwork", "check_onnx", "export_onnx",
-           "onnx_members", "table_difference"]
+           "foreign_imports", "onnx_members", "table_difference"]
 
+#: What a task's export module may import besides the standard library (the loader's own needs).
+MODULE_IMPORTS = frozenset({"numpy", "pandas"})
 #: Quantisations ``--quantize`` accepts.
 QUANTIZATIONS = ("int8",)
 #: The ONNX operator set the networks are exported with.
@@ -137,27 +139,16 @@ def export_onnx(
     registry = registry or make_registry()
     task = registry.task(run["task"])
     model = load_fitted_model(run_dir, task=task, families=registry.families[task.name])
-    directory = _output_folder(output or run_dir / "onnx")
-    members, entries, preprocess = onnx_members(model), [], None
-    decision: Mapping[str, Any] = getattr(model, "decision", None) or {}
-    for index, (member, weight) in enumerate(members):
-        progress(f"exporting network {index + 1} of {len(members)}")
-        network = task.onnx_network(member)
-        if network.activation is None and len(members) > 1:
-            raise ExportNotSupported("an ensemble of a task whose predictions are not class probabilities")
-        if preprocess is not None and network.preprocess != preprocess:
-            raise ExportNotSupported("the ensemble's members use different preprocessing modules")
-        preprocess, classes = network.preprocess, network.classes
-        if len(members) == 1:
-            decision = network.decision
-        path = directory / f"member-{index}.onnx"
-        _export_network(network, path)
-        entry = {"file": path.name, "int8_file": None, "weight": float(weight), "outputs": list(network.outputs),
-                 "activation": network.activation, "spec": network.spec}
-        if quantize == "int8":
-            progress(f"quantising network {index + 1} to int8")
-            entry["int8_file"] = _quantize_int8(path).name
-        entries.append(entry)
+    target = _check_output(output or run_dir / "onnx")
+    # Written beside the target and moved into place at the end: a failed export leaves an earlier one intact.
+    directory = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    try:
+        entries, classes, decision, preprocess = _export_members(task, model, directory, quantize, progress)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
     from finegrain_automl.export import loader
 
     shutil.copyfile(loader.__file__, directory / LOADER_FILE)
@@ -167,6 +158,8 @@ def export_onnx(
         "preprocess": preprocess.name, "members": entries,
         "run": {"run_dir": str(run_dir), "trial_ids": getattr(model, "trial_ids", None)},
     })
+    shutil.rmtree(target, ignore_errors=True)
+    directory = directory.rename(target)
     files = sorted(p for p in directory.iterdir() if p.is_file())
     onnx = [directory / e["file"] for e in entries]
     int8 = [directory / e["int8_file"] for e in entries if e["int8_file"]]
@@ -178,15 +171,64 @@ def export_onnx(
     )
 
 
-def _output_folder(path: Path) -> Path:
-    """``path``, created; an existing folder must be an earlier export (it is replaced)."""
+def _export_members(
+    task: Any, model: Any, directory: Path, quantize: str | None, progress: Callable[[str], None]
+) -> tuple[list[dict[str, Any]], list[Any], Mapping[str, Any], Path]:
+    """Exports each network of ``model`` into ``directory``; returns the members'
+    entries of ``pipeline.json``, the classes, the decision rule and the task's module."""
+    members, entries, preprocess, classes = onnx_members(model), [], None, []
+    decision: Mapping[str, Any] = getattr(model, "decision", None) or {}
+    for index, (member, weight) in enumerate(members):
+        progress(f"exporting network {index + 1} of {len(members)}")
+        network = task.onnx_network(member)
+        if network.activation is None and len(members) > 1:
+            raise ExportNotSupported("an ensemble of a task whose predictions are not class probabilities")
+        if preprocess is not None and network.preprocess != preprocess:
+            raise ExportNotSupported("the ensemble's members use different preprocessing modules")
+        foreign = foreign_imports(network.preprocess)
+        if foreign:
+            raise ExportNotSupported(
+                f"{network.preprocess.name}, the task's module for the export, imports {', '.join(sorted(foreign))}; "
+                "it may import only numpy, pandas and the standard library (the loader runs it without the rest)")
+        preprocess, classes = network.preprocess, network.classes
+        if len(members) == 1:
+            decision = network.decision
+        path = directory / f"member-{index}.onnx"
+        _export_network(network, path)
+        entry = {"file": path.name, "int8_file": None, "weight": float(weight), "outputs": list(network.outputs),
+                 "activation": network.activation, "spec": network.spec}
+        if quantize == "int8":
+            progress(f"quantising network {index + 1} to int8")
+            entry["int8_file"] = _quantize_int8(path).name
+        entries.append(entry)
+    if preprocess is None:
+        raise ExportNotSupported("the model has no network to export")
+    return entries, classes, decision, preprocess
+
+
+def foreign_imports(path: Path) -> set[str]:
+    """What the module at ``path`` imports that an export's loader may not
+    have: any top-level package but numpy, pandas and the standard library
+    (``"."`` for a relative import: the file runs alone in an export). Read
+    from the source, so nothing runs."""
+    import ast
+    import sys
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(Path(path).read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            found.add("." if node.level else (node.module or "").split(".")[0])
+    return found - MODULE_IMPORTS - set(sys.stdlib_module_names)
+
+
+def _check_output(path: Path) -> Path:
+    """``path``, which may hold nothing but an earlier export (replaced once the new one is written)."""
     from finegrain_automl.errors import UsageError
 
-    if path.exists():
-        if not (path / PIPELINE_FILE).is_file() and any(path.iterdir()):
-            raise UsageError(f"--output {path} exists and is not an fg-automl export; choose an empty or new folder.")
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
+    if path.exists() and (not path.is_dir() or (not (path / PIPELINE_FILE).is_file() and any(path.iterdir()))):
+        raise UsageError(f"--output {path} exists and is not an fg-automl export; choose an empty or new folder.")
     return path
 
 

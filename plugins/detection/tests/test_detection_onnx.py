@@ -11,7 +11,6 @@ models that give them): there is no ensemble to export here.
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import shutil
@@ -34,7 +33,7 @@ from fg_automl_detection._onnx import INPUTS, OUTPUTS, PREDICT_MODULE, bilinear_
 from fg_automl_detection._training import image_tensor
 
 from finegrain_automl import Dataset, FitContext
-from finegrain_automl.export import ExportNotSupported, export_onnx, read_pipeline
+from finegrain_automl.export import ExportNotSupported, export_onnx, foreign_imports, read_pipeline
 from finegrain_automl.export.loader import OnnxModel
 from finegrain_automl.plugins import make_registry
 from finegrain_automl.record import SCHEMA
@@ -267,11 +266,7 @@ def test_an_image_that_is_not_uint8_rgb_is_named(models, value, fragment) -> Non
 
 
 def test_the_export_runs_with_numpy_pandas_and_onnxruntime_only(models, images, tmp_path) -> None:
-    tree = ast.parse(PREDICT_MODULE.read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported - set(sys.stdlib_module_names) == {"numpy", "pandas"}, imported
+    assert foreign_imports(PREDICT_MODULE) == set()  # numpy, pandas and the standard library only
     model = models["faster_rcnn"]
     moved = Path(shutil.copytree(_export(model, tmp_path / "run", quantize=None), tmp_path / "elsewhere"))
     subset = images.iloc[[0, 7, 40, 41]]

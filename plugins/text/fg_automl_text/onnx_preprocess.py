@@ -147,6 +147,7 @@ class TextEncoder:
         self.normalizer = _Normalizer(tokenizer["normalizer"], unicode)
         self.whitespace = _Ranges(unicode["whitespace"])
         self.punctuation = _Ranges(unicode["punctuation"])
+        self._ascii_words = _ascii_words(self.whitespace, self.punctuation)
         self.bpe = _BytePairEncoding(tokenizer["model"])
         added = {token["content"]: int(token["id"]) for token in tokenizer.get("added_tokens") or []}
         self.added = added
@@ -188,6 +189,10 @@ class TextEncoder:
     def pre_tokenize(self, text: str) -> list[str]:
         """The words of normalised ``text``, as ``BertPreTokenizer`` splits it: on
         whitespace (dropped) and around each punctuation character (kept alone)."""
+        return self._ascii_words.findall(text) if text.isascii() else self._split(text)
+
+    def _split(self, text: str) -> list[str]:
+        """:meth:`pre_tokenize`, character by character (any text)."""
         words, current = [], []
         for char in text:
             code = ord(char)
@@ -202,6 +207,15 @@ class TextEncoder:
         if current:
             words.append("".join(current))
         return words
+
+
+def _ascii_words(whitespace: _Ranges, punctuation: _Ranges) -> re.Pattern[str]:
+    """A pattern whose matches in an ASCII text are its words: runs of other
+    characters, and each punctuation character alone (whitespace dropped)."""
+    marks = "".join(chr(code) for code in range(128) if code in punctuation)  # kept, as pre_tokenize does
+    spaces = "".join(chr(code) for code in range(128) if code in whitespace and code not in punctuation)
+    words = f"[^{re.escape(spaces + marks)}]+" if spaces + marks else r"[\s\S]+"
+    return re.compile(f"{words}|[{re.escape(marks)}]" if marks else words)
 
 
 def _template(post_processor: dict[str, Any]) -> tuple[list[int], list[int]]:
@@ -250,9 +264,14 @@ class _Normalizer:
         self.decompositions: dict[str, str] = unicode["decompositions"]
         self.lower: dict[str, str] = unicode["lowercase"]
         self._prepared: dict[str, str] = {}
+        # ASCII characters normalise one by one (no combining marks, no context): a table does it in C.
+        self._ascii = str.maketrans({chr(code): self._normalize(chr(code)) for code in range(128)})
 
     def normalize(self, text: str) -> str:
         """``text`` normalised as ``tokenizers``' ``BertNormalizer`` does."""
+        return text.translate(self._ascii) if text.isascii() else self._normalize(text)
+
+    def _normalize(self, text: str) -> str:
         prepared = "".join(self._prepare(char) for char in text)
         if self.strip_accents:
             prepared = "".join(c for c in self._reorder(prepared) if ord(c) not in self.marks)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import random
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from finegrain_automl.export import foreign_imports
 from fg_automl_text import TEXT_FEATURE, onnx_preprocess
 from fg_automl_text._tokenizer import CLS_ID, PAD_ID, UNK_ID, encode_texts, train_tokenizer
 from fg_automl_text._unicode_tables import unicode_tables
@@ -207,13 +207,7 @@ def test_preprocess_module_imports_only_numpy_pandas_and_the_standard_library(
     tokenizer: Tokenizer, tables: dict, tmp_path: Path
 ) -> None:
     path = Path(onnx_preprocess.__file__)
-    imported = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            imported.add((node.module or "").split(".")[0])
-    assert imported - set(sys.stdlib_module_names) == {"numpy", "pandas"}
+    assert foreign_imports(path) == set()  # numpy, pandas and the standard library only
 
     # Loaded from a copy by file, as the loader does, in an isolated interpreter.
     copy, spec_file = tmp_path / path.name, tmp_path / "spec.json"
@@ -243,3 +237,17 @@ print(heavy)
     assert done.returncode == 0, done.stderr[-2000:]
     shape, heavy = done.stdout.strip().splitlines()[-2:]
     assert shape.startswith("(2, 16)") and heavy == "[]"
+
+
+def test_ascii_texts_take_the_fast_path_to_the_same_ids(tokenizer: Tokenizer, tables: dict) -> None:
+    """ASCII texts are normalised with a translation table and split with a pattern;
+    every ASCII character, alone and in runs, gives what the general path gives."""
+    encoder = onnx_preprocess.TextEncoder(json.loads(tokenizer.to_str()), tables)
+    texts = [chr(code) for code in range(128)] + ["".join(map(chr, range(128))), "Hello,  World!\t(x)\r\n$5.00?!"]
+    texts += ["".join(random.Random(seed).choices([chr(c) for c in range(128)], k=60)) for seed in range(200)]
+    for text in texts:
+        assert text.isascii()
+        assert encoder.normalize(text) == encoder.normalizer._normalize(text), repr(text)
+        normalised = encoder.normalize(text)
+        assert encoder.pre_tokenize(normalised) == encoder._split(normalised), repr(text)
+        assert encoder.encode(text) == tokenizer.encode(text).ids, repr(text)
