@@ -345,7 +345,8 @@ def test_the_core_holds_no_modality_code() -> None:
 
     core = Path(finegrain_automl.__file__).parent
     assert not (core / "tabular").exists()
-    plugin_import = re.compile(r"^\s*(from|import)\s+(fg_automl_\w+|tabm|rtdl_num_embeddings)\b", re.MULTILINE)
+    # fg_automl_onnx is the export's own loader (its docstring shows how to import it), not a plugin.
+    plugin_import = re.compile(r"^\s*(from|import)\s+(fg_automl_(?!onnx\b)\w+|tabm|rtdl_num_embeddings)\b", re.MULTILINE)
     for path in core.rglob("*.py"):
         assert not plugin_import.search(path.read_text()), path
 
