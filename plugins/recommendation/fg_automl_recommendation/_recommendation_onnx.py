@@ -87,7 +87,7 @@ def predict(
         {
             USER: user_ids[user_rows],
             "rank": places + 1,
-            ITEM: np.asarray(spec["items"], dtype=object)[items[filled]],
+            ITEM: _arrays(spec)["items"][items[filled]],
             "score": scores[filled],
             "source": np.where(known[user_rows], "model", "popularity"),
         }
@@ -165,20 +165,41 @@ def _distinct_users(frame: pd.DataFrame) -> np.ndarray:
     return np.asarray(pd.unique(frame[USER].to_numpy(object)), dtype=object)
 
 
+#: The arrays of each spec seen (by id, the spec kept to check it): JSON lists become arrays once.
+_ARRAYS: dict[int, tuple[Mapping[str, Any], dict[str, Any]]] = {}
+
+
+def _arrays(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec``'s ids and training history as arrays and indexes, made on first use."""
+    found = _ARRAYS.get(id(spec))
+    if found is not None and found[0] is spec:
+        return found[1]
+    if len(_ARRAYS) >= 8:
+        _ARRAYS.clear()
+    arrays = {
+        "users": pd.Index(np.asarray(spec["users"], dtype=object)),
+        "items": np.asarray(spec["items"], dtype=object),
+        "indptr": np.asarray(spec["history"]["indptr"], dtype=np.int64),
+        "indices": np.asarray(spec["history"]["indices"], dtype=np.int64),
+    }
+    arrays["item_index"] = pd.Index(arrays["items"])
+    _ARRAYS[id(spec)] = (spec, arrays)
+    return arrays
+
+
 def _user_codes(user_ids: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:
     """Index of each user id in the model, ``-1`` for a user it does not know."""
-    return pd.Index(np.asarray(spec["users"], dtype=object)).get_indexer(np.asarray(user_ids, dtype=object))
+    return _arrays(spec)["users"].get_indexer(np.asarray(user_ids, dtype=object))
 
 
 def _item_codes(item_ids: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:
     """Index of each item id in the model, ``-1`` for an item it does not know."""
-    return pd.Index(np.asarray(spec["items"], dtype=object)).get_indexer(np.asarray(item_ids, dtype=object))
+    return _arrays(spec)["item_index"].get_indexer(np.asarray(item_ids, dtype=object))
 
 
 def _training_pairs(users: np.ndarray, spec: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """(position in ``users``, item index) of every training item of ``users``."""
-    indptr = np.asarray(spec["history"]["indptr"], dtype=np.int64)
-    indices = np.asarray(spec["history"]["indices"], dtype=np.int64)
+    indptr, indices = _arrays(spec)["indptr"], _arrays(spec)["indices"]
     starts, lengths = indptr[users], indptr[users + 1] - indptr[users]
     rows = np.repeat(np.arange(len(users)), lengths)
     offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
