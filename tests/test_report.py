@@ -78,7 +78,7 @@ def test_fg_automl_report_draws_it_again_with_the_task_s_figures(finished_toy_ru
     page = (run_dir / REPORT_FILE).read_text()
     for figure in FIGURES:
         assert f'alt="{figure.title}"' in page
-    assert "true boxes green, predicted red" in page
+    assert "<b>A test image</b>. true boxes green, predicted red" in page
 
 
 def test_fg_automl_report_of_a_folder_that_is_no_run_is_a_one_line_error(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from finegrain_automl.figures import Figure, figures_from_json, figures_to_json
+from finegrain_automl.figures import Figure, Image, figures_from_json, figures_to_json
 
 __all__ = ["FIGURES_FILE", "REPORT_FILE", "SECTIONS", "read_figures", "write_figures", "write_html_report"]
 
@@ -236,8 +236,10 @@ def _winner(summary: Mapping[str, Any], figures: Sequence[Figure]) -> str:
     if final:
         parts.append(_note(f"Saved as {final.get('path', 'model.pt')}."))
     parts.append(f"<pre>{_e(json.dumps(best['config'], indent=2, default=str))}</pre>")
-    parts += [f'<figure>{_plot(_plots.draw_figure(figure), figure.title)}'
-              f"<figcaption>{_e(figure.caption)}</figcaption></figure>" for figure in figures]
+    parts += [f'<figure>{_plot(_plots.draw_figure(figure), figure.title)}<figcaption>'
+              # A drawn plot carries its title; a task's own image does not.
+              f"{f'<b>{_e(figure.title)}</b>. ' if isinstance(figure, Image) else ''}{_e(figure.caption)}"
+              "</figcaption></figure>" for figure in figures]
     return _section("winner", "The winner on the test split", *parts)
 
 
