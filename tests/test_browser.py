@@ -25,16 +25,11 @@ from typing import Any
 
 import pytest
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 pytestmark = [
     pytest.mark.ray,
     pytest.mark.timeout(300),
-    pytest.mark.skipif(
-        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-        reason=f"needs Chromium and its driver ({CHROMIUM}, {CHROMEDRIVER}): "
-        "apt-get install chromium chromium-driver, as .ci/run does",
-    ),
+    pytest.mark.chromium,
 ]
 
 #: Trials at once in the search, so trial workers (Ray actors) the Ray dashboard lists.

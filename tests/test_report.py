@@ -104,8 +104,7 @@ def test_an_interrupted_run_without_a_winner_still_gets_a_report(finished_toy_ru
 
 
 @pytest.mark.ray
-@pytest.mark.skipif(not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()),
-                    reason="needs Debian's chromium and chromium-driver, as .ci/run installs them")
+@pytest.mark.chromium
 def test_the_report_renders_in_headless_chromium(finished_toy_run: Path, tmp_path: Path, browser) -> None:
     from selenium.webdriver.common.by import By
 
